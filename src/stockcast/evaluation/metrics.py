@@ -1,0 +1,142 @@
+"""Forecast accuracy metrics: the one naming scheme used everywhere.
+
+Every metric is logged as ``{split}_{name}`` (``test_mae``, ``val_pinball``,
+``test_coverage_80``...). :func:`forecast_metrics` is the only place that computes them,
+for the TFT, the baselines and the monitor alike.
+
+Inputs are forecast tables (see DESIGN.md): one row per item × location × period with
+quantile columns ``q<level>`` plus the realised ``demand``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+#: Central intervals reported as coverage/width, by nominal coverage in percent.
+INTERVALS = (50, 80, 96)
+
+
+def quantile_column(level: float) -> str:
+    """Column name of a quantile level: 0.5 -> ``q0.5``, 0.02 -> ``q0.02``."""
+    return f"q{float(level):g}"
+
+
+def quantile_levels(table: pd.DataFrame) -> list[float]:
+    """Quantile levels present in a forecast table, ascending."""
+    levels = []
+    for c in table.columns:
+        if c.startswith("q"):
+            try:
+                levels.append(float(c[1:]))
+            except ValueError:
+                continue
+    return sorted(levels)
+
+
+def point_column(table: pd.DataFrame) -> str:
+    """Column used as the point forecast: the median (or the level closest to it)."""
+    levels = quantile_levels(table)
+    if not levels:
+        raise ValueError("forecast table has no quantile columns (q<level>)")
+    return quantile_column(min(levels, key=lambda q: abs(q - 0.5)))
+
+
+def pinball_loss(y: np.ndarray, q: np.ndarray, level: float) -> np.ndarray:
+    """Elementwise pinball (quantile) loss of forecast ``q`` at ``level`` for actual ``y``."""
+    diff = y - q
+    return np.maximum(level * diff, (level - 1.0) * diff)
+
+
+def mase_scale(history: pd.DataFrame, season: int = 1) -> pd.Series:
+    """Per-series in-sample MAE of the (seasonal) naive forecast, the MASE denominator.
+
+    Args:
+        history: Canonical panel rows before the forecast origin (``item_id``,
+            ``location_id``, ``time_idx``, ``demand``).
+        season: Lag of the naive forecast (1 = last value).
+    """
+    h = history.sort_values(["item_id", "location_id", "time_idx"])
+    diff = h.groupby(["item_id", "location_id"], sort=False)["demand"].diff(season).abs()
+    scale = diff.groupby([h["item_id"], h["location_id"]]).mean()
+    scale.name = "mase_scale"
+    return scale
+
+
+def forecast_metrics(
+    table: pd.DataFrame,
+    *,
+    prefix: str = "test",
+    scale: pd.Series | None = None,
+) -> dict[str, float]:
+    """All accuracy metrics of a forecast table that carries actual ``demand``.
+
+    Args:
+        table: Forecast table with ``demand`` (actuals) and ``q<level>`` columns.
+        prefix: Split name put in front of every metric (``test``, ``val``...).
+        scale: Per-series MASE denominators (see :func:`mase_scale`); MASE is skipped
+            without it.
+
+    Returns:
+        ``{prefix}_{name}`` -> value for mae, rmse, wape, smape, bias, pinball, mase,
+        coverage_XX and width_XX for each central interval whose quantiles are present.
+    """
+    t = table.dropna(subset=["demand"])
+    if t.empty:
+        raise ValueError("forecast table has no rows with actual demand to score")
+    y = t["demand"].to_numpy(float)
+    yhat = t[point_column(t)].to_numpy(float)
+    err = yhat - y
+    abs_err = np.abs(err)
+    denom = np.abs(y) + np.abs(yhat)
+    smape = np.where(denom > 0, 2.0 * abs_err / np.where(denom > 0, denom, 1.0), 0.0)
+    levels = quantile_levels(t)
+    pinball = np.mean(
+        [pinball_loss(y, t[quantile_column(q)].to_numpy(float), q).mean() for q in levels]
+    )
+    out = {
+        "mae": abs_err.mean(),
+        "rmse": np.sqrt((err**2).mean()),
+        "wape": abs_err.sum() / max(np.abs(y).sum(), 1e-12),
+        "smape": 100.0 * smape.mean(),
+        "bias": err.mean(),
+        "pinball": pinball,
+    }
+    if scale is not None:
+        s = t.set_index(["item_id", "location_id"]).index.map(scale.to_dict().get)
+        s = np.asarray(s, dtype=float)
+        ok = np.isfinite(s) & (s > 0)
+        if ok.any():
+            out["mase"] = float((abs_err[ok] / s[ok]).mean())
+    for pct in INTERVALS:
+        lo, hi = (1 - pct / 100) / 2, 1 - (1 - pct / 100) / 2
+        lo_c, hi_c = quantile_column(round(lo, 4)), quantile_column(round(hi, 4))
+        if lo_c in t and hi_c in t:
+            lower, upper = t[lo_c].to_numpy(float), t[hi_c].to_numpy(float)
+            out[f"coverage_{pct}"] = float(((y >= lower) & (y <= upper)).mean())
+            out[f"width_{pct}"] = float((upper - lower).mean())
+    return {f"{prefix}_{k}": float(v) for k, v in out.items()}
+
+
+def metrics_by_horizon(table: pd.DataFrame, *, prefix: str = "test", scale: pd.Series | None = None) -> pd.DataFrame:
+    """:func:`forecast_metrics` per horizon step, one row per ``horizon``."""
+    rows = []
+    for h, grp in table.groupby("horizon"):
+        m = forecast_metrics(grp, prefix=prefix, scale=scale)
+        rows.append({"horizon": int(h), **m})
+    return pd.DataFrame(rows)
+
+
+def pit_values(table: pd.DataFrame) -> np.ndarray:
+    """Probability integral transform of each actual under the piecewise-linear quantile CDF.
+
+    Used for calibration (reliability) plots: a calibrated forecast gives uniform PIT values.
+    """
+    t = table.dropna(subset=["demand"])
+    levels = np.array(quantile_levels(t))
+    qs = t[[quantile_column(q) for q in levels]].to_numpy(float)
+    y = t["demand"].to_numpy(float)
+    out = np.empty(len(y))
+    for i in range(len(y)):
+        out[i] = np.interp(y[i], qs[i], levels, left=0.0, right=1.0)
+    return out
