@@ -1,0 +1,215 @@
+"""The registered model: an MLflow pyfunc that maps a raw-schema DataFrame to forecasts.
+
+A downstream job does::
+
+    model = mlflow.pyfunc.load_model("models:/stockcast-tft@champion")
+    forecast = model.predict(df)
+
+``df`` uses the dataset's *source* column names (as in its ``conf/data/*.yaml``): each
+series' history (demand observed) followed by its future periods (demand missing, known
+future covariates filled in). The answer is the forecast table (see
+:mod:`stockcast.forecast.predict`) for those future periods.
+
+The checkpoint holds pickled normalizers and is loaded with ``weights_only=False``: load only
+models you produced.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+import torch
+from pytorch_forecasting import TemporalFusionTransformer, TimeSeriesDataSet
+
+from stockcast.data.panel import to_canonical
+from stockcast.data.spec import GROUP_IDS, TIME_IDX, DatasetSpec
+from stockcast.data.validation import raise_if
+from stockcast.errors import Issue
+from stockcast.forecast.predict import raw_predictions, to_forecast_table
+
+INPUT_TABLE = "model_input"
+
+
+class ForecastBundle:
+    """A trained TFT with everything needed to rebuild its datasets on new data."""
+
+    def __init__(
+        self,
+        model: TemporalFusionTransformer,
+        dataset_parameters: dict[str, Any],
+        spec: DatasetSpec,
+        calendar_start: pd.Timestamp,
+    ) -> None:
+        self.model = model.eval()
+        self.dataset_parameters = dataset_parameters
+        self.spec = spec
+        self.calendar_start = pd.Timestamp(calendar_start)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, folder: Path, checkpoint: Path) -> dict[str, str]:
+        """Write the artifacts a pyfunc needs; returns name -> path for ``log_model``."""
+        folder.mkdir(parents=True, exist_ok=True)
+        params = folder / "dataset_parameters.pkl"
+        params.write_bytes(pickle.dumps(self.dataset_parameters))
+        meta = folder / "meta.json"
+        meta.write_text(
+            json.dumps(
+                {"spec": self.spec.to_dict(), "calendar_start": str(self.calendar_start.date())},
+                indent=2,
+                default=str,
+            )
+        )
+        return {"checkpoint": str(checkpoint), "dataset_parameters": str(params), "meta": str(meta)}
+
+    @classmethod
+    def load(cls, artifacts: dict[str, str]) -> ForecastBundle:
+        model = load_checkpoint(artifacts["checkpoint"])
+        params = pickle.loads(Path(artifacts["dataset_parameters"]).read_bytes())
+        meta = json.loads(Path(artifacts["meta"]).read_text())
+        return cls(model, params, DatasetSpec(**meta["spec"]), pd.Timestamp(meta["calendar_start"]))
+
+    # ------------------------------------------------------------------ prediction
+    @property
+    def known_items(self) -> set[str]:
+        return set(self.dataset_parameters["categorical_encoders"]["item_id"].classes_)
+
+    @property
+    def known_locations(self) -> set[str]:
+        return set(self.dataset_parameters["categorical_encoders"]["location_id"].classes_)
+
+    def prepare(self, raw: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+        """Validate a raw-schema input and return the canonical panel and the future length."""
+        spec = self.spec
+        issues: list[Issue] = []
+        if not isinstance(raw, pd.DataFrame):
+            raise TypeError(f"{INPUT_TABLE}: expected a pandas DataFrame, got {type(raw).__name__}")
+        missing = [c for c in spec.required_source_columns if c not in raw.columns]
+        if missing:
+            raise_if(
+                [
+                    Issue(INPUT_TABLE, c, "missing_column", "required column is absent")
+                    for c in missing
+                ]
+            )
+        raw = raw.reset_index(drop=True).copy()
+        # unknown (past-only) covariates are not needed in future rows: carry the last value
+        future_rows = raw[spec.columns["demand"]].isna()
+        if future_rows.any() and spec.unknown_reals:
+            keys = [spec.columns[k] for k in ("item_id", "location_id") if k in spec.columns]
+            filled = raw.groupby(keys, sort=False, observed=True)[spec.unknown_reals].ffill()
+            raw.loc[future_rows, spec.unknown_reals] = filled.loc[future_rows]
+        panel = to_canonical(
+            raw, spec, table=INPUT_TABLE, allow_future=True, calendar_start=self.calendar_start
+        )
+        for key, known, col in (
+            ("item_id", self.known_items, spec.columns["item_id"]),
+            ("location_id", self.known_locations, spec.columns.get("location_id", "location_id")),
+        ):
+            unknown = sorted(set(panel[key]) - known)
+            if unknown:
+                rows = panel.index[panel[key].isin(unknown)].tolist()
+                issues.append(
+                    Issue(
+                        INPUT_TABLE,
+                        col,
+                        "known_category",
+                        f"{key} not seen in training: {', '.join(unknown[:10])}"
+                        + (f" (+{len(unknown) - 10} more)" if len(unknown) > 10 else ""),
+                        rows,
+                    )
+                )
+        raise_if(issues)
+
+        future = panel["demand"].isna()
+        n_future = panel[future].groupby(GROUP_IDS).size()
+        n_hist = panel[~future].groupby(GROUP_IDS).size()
+        series = n_hist.index.union(n_future.index)
+        n_future = n_future.reindex(series, fill_value=0)
+        n_hist = n_hist.reindex(series, fill_value=0)
+        max_h = int(self.dataset_parameters["max_prediction_length"])
+        min_enc = int(self.dataset_parameters["min_encoder_length"])
+        for bad, rule, msg in (
+            (n_future[n_future == 0], "future_rows", "no future rows (rows with missing demand after the history)"),
+            (n_future[n_future > max_h], "horizon", f"more future rows than the model's horizon ({max_h})"),
+            (n_hist[n_hist < min_enc], "enough_history", f"fewer than min_encoder_length={min_enc} observed periods"),
+        ):
+            if len(bad):
+                names = [f"{i}@{loc} ({v})" for (i, loc), v in bad.items()]
+                issues.append(
+                    Issue(INPUT_TABLE, spec.columns["demand"], rule, f"{msg}: {', '.join(names[:10])}")
+                )
+        raise_if(issues)
+        lengths = n_future.unique()
+        if len(lengths) > 1:
+            raise_if(
+                [
+                    Issue(
+                        INPUT_TABLE,
+                        spec.columns["period"],
+                        "same_horizon",
+                        f"all series must ask for the same number of future periods, got {sorted(lengths.tolist())}",
+                    )
+                ]
+            )
+        return panel, int(lengths[0])
+
+    def predict(self, raw: pd.DataFrame) -> pd.DataFrame:
+        """Forecast the future rows of ``raw`` (see module docstring)."""
+        panel, horizon = self.prepare(raw)
+        panel = panel.assign(demand=panel["demand"].fillna(0.0))
+        dataset = TimeSeriesDataSet.from_parameters(
+            self.dataset_parameters,
+            panel,
+            predict=True,
+            stop_randomization=True,
+            max_prediction_length=horizon,
+            min_prediction_length=horizon,
+        )
+        pred = raw_predictions(self.model, dataset)
+        table = to_forecast_table(
+            self.model, pred, calendar_start=self.calendar_start, freq=self.spec.freq
+        )
+        return table.drop(columns=[TIME_IDX])
+
+
+def load_checkpoint(path: str | Path) -> TemporalFusionTransformer:
+    """Load a TFT checkpoint on CPU (pickled normalizers: only load checkpoints you trust)."""
+    return TemporalFusionTransformer.load_from_checkpoint(
+        str(path), map_location=torch.device("cpu"), weights_only=False
+    )
+
+
+class TFTPyfunc(mlflow.pyfunc.PythonModel):
+    """MLflow pyfunc wrapper around :class:`ForecastBundle`."""
+
+    def load_context(self, context) -> None:
+        self.bundle = ForecastBundle.load(context.artifacts)
+
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+        return self.bundle.predict(model_input)
+
+
+def example_input(raw: pd.DataFrame, spec: DatasetSpec, n_series: int = 2, n_history: int | None = None, horizon: int = 1) -> pd.DataFrame:
+    """A raw-schema input example: a few series' history plus ``horizon`` future rows."""
+    keys = [spec.columns[k] for k in ("item_id", "location_id") if k in spec.columns]
+    period = spec.columns["period"]
+    raw = raw.sort_values([*keys, period])
+    groups = raw.groupby(keys, sort=False, observed=True)
+    chosen = list(groups.groups)[:n_series]
+    parts = []
+    for key in chosen:
+        g = groups.get_group(key if isinstance(key, tuple) else (key,))
+        g = g.tail((n_history or len(g)) + horizon).copy()
+        g.loc[g.index[-horizon:], spec.columns["demand"]] = np.nan
+        parts.append(g)
+    out = pd.concat(parts).reset_index(drop=True)
+    for c in out.columns:
+        if isinstance(out[c].dtype, pd.CategoricalDtype):
+            out[c] = out[c].astype(str)
+    return out

@@ -1,0 +1,114 @@
+"""Figures logged to MLflow: forecast fans, variable importance, attention, calibration."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from stockcast.data.spec import GROUP_IDS  # noqa: E402
+from stockcast.evaluation.metrics import quantile_column, quantile_levels  # noqa: E402
+
+
+def fan_chart(
+    history: pd.DataFrame,
+    forecast: pd.DataFrame,
+    series: list[tuple[str, str]],
+    *,
+    title: str = "Forecast fan",
+    n_history: int = 24,
+) -> plt.Figure:
+    """History, median and nested central intervals for a few series (one panel each)."""
+    n = len(series)
+    cols = min(n, 3)
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.2 * rows), squeeze=False)
+    levels = quantile_levels(forecast)
+    pairs = [(lo, hi) for lo in levels for hi in levels if lo < 0.5 < hi and abs(lo + hi - 1) < 1e-6]
+    for ax, (item, loc) in zip(axes.flat, series, strict=False):
+        h = history[(history.item_id == item) & (history.location_id == loc)].sort_values("period")
+        f = forecast[(forecast.item_id == item) & (forecast.location_id == loc)].sort_values("period")
+        h = h.tail(n_history)
+        ax.plot(h["period"], h["demand"], color="black", lw=1.2, label="actual")
+        for lo, hi in sorted(pairs, key=lambda p: p[0]):
+            ax.fill_between(
+                f["period"],
+                f[quantile_column(lo)],
+                f[quantile_column(hi)],
+                color="tab:blue",
+                alpha=0.15,
+                label=f"{round((hi - lo) * 100)}% interval",
+            )
+        if 0.5 in levels:
+            ax.plot(f["period"], f[quantile_column(0.5)], color="tab:blue", lw=1.5, label="median")
+        if "demand" in f and f["demand"].notna().any():
+            ax.plot(f["period"], f["demand"], "o", color="black", ms=3)
+        ax.set_title(f"{item} @ {loc}", fontsize=9)
+        ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def importance_chart(importance: pd.DataFrame) -> plt.Figure:
+    """Horizontal bars of variable importance, one panel per role."""
+    roles = list(importance["role"].unique())
+    fig, axes = plt.subplots(1, len(roles), figsize=(5 * len(roles), 0.35 * importance.groupby("role").size().max() + 1.5))
+    axes = np.atleast_1d(axes)
+    for ax, role in zip(axes, roles, strict=True):
+        d = importance[importance.role == role].sort_values("importance")
+        ax.barh(d["variable"], d["importance"] * 100, color="tab:green")
+        ax.set_title(f"{role} variables")
+        ax.set_xlabel("importance (%)")
+        ax.tick_params(axis="y", labelsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def attention_chart(profile: pd.DataFrame) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.bar(profile["relative_period"], profile["attention"], color="tab:purple")
+    ax.set_xlabel("periods before forecast origin")
+    ax.set_ylabel("mean attention")
+    ax.set_title("Attention over encoder time")
+    fig.tight_layout()
+    return fig
+
+
+def calibration_chart(pit: np.ndarray, forecast: pd.DataFrame) -> plt.Figure:
+    """PIT histogram and reliability diagram (observed vs nominal quantile level)."""
+    levels = quantile_levels(forecast)
+    t = forecast.dropna(subset=["demand"])
+    observed = [float((t["demand"] <= t[quantile_column(q)]).mean()) for q in levels]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
+    a.hist(pit, bins=10, range=(0, 1), color="tab:orange", edgecolor="white", density=True)
+    a.axhline(1.0, color="black", lw=1, ls="--")
+    a.set_title("PIT histogram (flat = calibrated)")
+    b.plot([0, 1], [0, 1], color="black", lw=1, ls="--")
+    b.plot(levels, observed, "o-", color="tab:orange")
+    b.set_xlabel("nominal quantile level")
+    b.set_ylabel("observed frequency below")
+    b.set_title("Reliability")
+    fig.tight_layout()
+    return fig
+
+
+def pick_series(table: pd.DataFrame, score: str = "abs_err", n: int = 3, seed: int = 0) -> dict[str, list[tuple[str, str]]]:
+    """Best, worst and random series by mean absolute error of the median."""
+    t = table.dropna(subset=["demand"])
+    med = quantile_column(0.5) if quantile_column(0.5) in t else None
+    if med is None or t.empty:
+        keys = table[GROUP_IDS].drop_duplicates().head(n)
+        return {"random": [tuple(k) for k in keys.itertuples(index=False)]}
+    err = (t[med] - t["demand"]).abs().groupby([t.item_id, t.location_id]).mean().sort_values()
+    rng = np.random.default_rng(seed)
+    keys = list(err.index)
+    rand = [keys[i] for i in rng.choice(len(keys), size=min(n, len(keys)), replace=False)]
+    return {"best": keys[:n], "worst": keys[-n:][::-1], "random": rand}

@@ -1,0 +1,154 @@
+"""MLflow conventions in one place: tracking URI, experiments, runs, params, fingerprints.
+
+* Tracking URI: ``MLFLOW_TRACKING_URI`` if set, else ``sqlite:///<project>/mlruns/mlflow.db``
+  (resolved against the project root, not the current directory).
+* Artifacts of a SQLite store live beside the database (``<db dir>/artifacts``).
+* One experiment per task: ``stockcast-train``, ``stockcast-evaluate``, ...
+* A run that raises is ended ``FAILED`` (``KILLED`` on Ctrl-C): no run is left RUNNING.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+from stockcast import PROJECT_ROOT
+
+#: Tag holding the parent run of a Hydra multirun (children carry ``mlflow.parentRunId``).
+PARENT_RUN_FILE = ".mlflow_parent_run_id"
+
+
+def tracking_uri() -> str:
+    """The tracking URI in force: ``MLFLOW_TRACKING_URI`` or the project's SQLite store."""
+    env = os.environ.get("MLFLOW_TRACKING_URI")
+    if env:
+        return env
+    return f"sqlite:///{PROJECT_ROOT / 'mlruns' / 'mlflow.db'}"
+
+
+def setup_tracking() -> str:
+    """Point MLflow at :func:`tracking_uri`, creating the SQLite folder if needed."""
+    uri = tracking_uri()
+    db = _sqlite_path(uri)
+    if db is not None:
+        db.parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    return uri
+
+
+def _sqlite_path(uri: str) -> Path | None:
+    if uri.startswith("sqlite:///"):
+        return Path(uri[len("sqlite:///") :])
+    return None
+
+
+def get_experiment_id(name: str) -> str:
+    """Experiment id by name, creating it (artifacts beside a SQLite store) if absent."""
+    setup_tracking()
+    exp = mlflow.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    db = _sqlite_path(mlflow.get_tracking_uri())
+    location = (db.parent / "artifacts").as_uri() if db is not None else None
+    return mlflow.create_experiment(name, artifact_location=location)
+
+
+@contextmanager
+def tracked_run(
+    experiment: str,
+    *,
+    run_name: str | None = None,
+    tags: dict[str, str] | None = None,
+    run_id: str | None = None,
+    parent_run_id: str | None = None,
+) -> Iterator[mlflow.ActiveRun]:
+    """Start (or resume) a run; end it FINISHED, FAILED on error, KILLED on interrupt."""
+    exp_id = get_experiment_id(experiment)
+    all_tags = dict(tags or {})
+    if parent_run_id:
+        all_tags["mlflow.parentRunId"] = parent_run_id
+    run = mlflow.start_run(
+        run_id=run_id,
+        experiment_id=None if run_id else exp_id,
+        run_name=None if run_id else run_name,
+        tags=all_tags or None,
+    )
+    try:
+        yield run
+    except KeyboardInterrupt:
+        mlflow.end_run("KILLED")
+        raise
+    except BaseException:
+        mlflow.end_run("FAILED")
+        raise
+    else:
+        mlflow.end_run("FINISHED")
+
+
+def flatten(cfg: DictConfig | dict, prefix: str = "") -> dict[str, Any]:
+    """Flatten a nested config into ``a.b.c`` keys (lists become JSON strings)."""
+    container = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
+    out: dict[str, Any] = {}
+    for key, value in container.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{name}."))
+        elif isinstance(value, list | tuple):
+            out[name] = json.dumps(value, default=str)
+        else:
+            out[name] = value
+    return out
+
+
+def log_config(cfg: DictConfig) -> None:
+    """Log the flattened resolved config as params and the full config as an artifact."""
+    params = {k: ("null" if v is None else v) for k, v in flatten(cfg).items()}
+    mlflow.log_params(params)
+    mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config/config.yaml")
+
+
+def data_fingerprint(panel: pd.DataFrame) -> dict[str, Any]:
+    """Content hash and shape of a canonical panel (logged with every run that reads data)."""
+    cols = sorted(panel.columns)
+    hashed = pd.util.hash_pandas_object(panel[cols], index=False).to_numpy()
+    digest = hashlib.sha256(hashed.tobytes() + ",".join(cols).encode()).hexdigest()
+    return {
+        "data_sha256": digest,
+        "data_rows": len(panel),
+        "data_series": int(panel.groupby(["item_id", "location_id"]).ngroups),
+        "data_start": str(pd.Timestamp(panel["period"].min()).date()),
+        "data_end": str(pd.Timestamp(panel["period"].max()).date()),
+    }
+
+
+def log_fingerprint(panel: pd.DataFrame, prefix: str = "data") -> dict[str, Any]:
+    fp = data_fingerprint(panel)
+    renamed = {k.replace("data", prefix, 1): v for k, v in fp.items()}
+    mlflow.log_params(renamed)
+    mlflow.set_tags({f"{prefix}.sha256": fp["data_sha256"]})
+    return fp
+
+
+def log_table(df: pd.DataFrame, artifact_path: str) -> None:
+    """Log a DataFrame as CSV (and markdown when the name ends in .md)."""
+    if artifact_path.endswith(".md"):
+        mlflow.log_text(df.to_markdown(index=False), artifact_path)
+    else:
+        mlflow.log_text(df.to_csv(index=False), artifact_path)
+
+
+def multirun_parent_id(sweep_dir: str | Path | None) -> str | None:
+    """Parent run id written by the multirun callback into the sweep folder, if any."""
+    if sweep_dir is None:
+        return None
+    f = Path(sweep_dir) / PARENT_RUN_FILE
+    return f.read_text().strip() if f.exists() else None

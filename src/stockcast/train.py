@@ -1,0 +1,309 @@
+"""Training: canonical panel -> TFT (Lightning) -> MLflow run + registered pyfunc model.
+
+``run(cfg)`` is what ``train.py`` calls; tests call it directly. It returns the metrics and
+the objects it made so callers (evaluate, continuous learning) can chain on them.
+"""
+
+from __future__ import annotations
+
+
+import pickle
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightning.pytorch as L
+import mlflow
+import pandas as pd
+from hydra.utils import instantiate
+from lightning.fabric.utilities.rank_zero import rank_zero_only
+from lightning.pytorch.callbacks import ModelCheckpoint
+from mlflow.models import ModelSignature, infer_signature
+from mlflow.types.schema import AnyType, ColSpec, Schema
+from omegaconf import DictConfig
+from pytorch_forecasting import TimeSeriesDataSet
+
+import stockcast
+from stockcast.data.panel import load_panel
+from stockcast.data.spec import GROUP_IDS, TIME_IDX, DatasetSpec
+from stockcast.data.spec import read_source as read_raw
+from stockcast.evaluation.metrics import forecast_metrics, mase_scale, metrics_by_horizon
+from stockcast.forecast.dataset import TimeSplit, training_dataset, window_dataset
+from stockcast.forecast.interpret import attention_profile, interpretation, variable_importance
+from stockcast.forecast.predict import attach_actuals, raw_predictions, to_forecast_table
+from stockcast.forecast.pyfunc import ForecastBundle, TFTPyfunc, example_input, load_checkpoint
+from stockcast.plots.forecast import attention_chart, fan_chart, importance_chart, pick_series
+from stockcast.tracking.mlflow_utils import (
+    log_config,
+    log_fingerprint,
+    log_table,
+    multirun_parent_id,
+    setup_tracking,
+    tracked_run,
+)
+
+RUN_ID_FILE = "mlflow_run_id"
+DATASET_PARAMS_FILE = "dataset_parameters.pkl"
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced."""
+
+    run_id: str | None
+    metrics: dict[str, float]
+    model_uri: str | None = None
+    model_version: str | None = None
+    forecast: pd.DataFrame | None = None
+    importance: pd.DataFrame | None = None
+    best_checkpoint: str | None = None
+    output_dir: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def is_rank_zero() -> bool:
+    return rank_zero_only.rank == 0
+
+
+def select_series(panel: pd.DataFrame, max_series: int | None) -> pd.DataFrame:
+    """Keep the first ``max_series`` series (sorted by key) for quick runs."""
+    if not max_series:
+        return panel
+    keys = panel[GROUP_IDS].drop_duplicates().sort_values(GROUP_IDS).head(int(max_series))
+    return panel.merge(keys, on=GROUP_IDS).reset_index(drop=True)
+
+
+def run(cfg: DictConfig) -> TrainResult:
+    """Train, test on the held-out window, log everything and register the model."""
+    L.seed_everything(int(cfg.seed), workers=True)
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    spec: DatasetSpec = instantiate(cfg.data)
+    panel = select_series(load_panel(spec), cfg.get("max_series"))
+    split = TimeSplit.from_panel(panel, spec)
+
+    resume_run = _run_to_resume(cfg.get("ckpt_path"))
+    context = nullcontext()
+    if is_rank_zero():
+        setup_tracking()
+        context = tracked_run(
+            cfg.logger.experiment_name,
+            run_name=cfg.get("run_name") or f"{spec.name}-{output_dir.name}",
+            tags={"stockcast.task": "train", "stockcast.dataset": spec.name, **dict(cfg.get("tags") or {})},
+            run_id=resume_run,
+            parent_run_id=None if resume_run else _sweep_parent(),
+        )
+    with context as active:
+        run_id = active.info.run_id if active else None
+        if run_id:
+            (output_dir / RUN_ID_FILE).write_text(run_id)
+            if not resume_run:
+                log_config(cfg)
+                log_fingerprint(panel)
+                mlflow.log_params({f"split.{k}": v for k, v in split.as_dict().items()})
+        return _train(cfg, spec, panel, split, output_dir, run_id)
+
+
+def _train(
+    cfg: DictConfig,
+    spec: DatasetSpec,
+    panel: pd.DataFrame,
+    split: TimeSplit,
+    output_dir: Path,
+    run_id: str | None,
+) -> TrainResult:
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    training = _shared_training_dataset(panel, spec, split, output_dir)
+    validation = window_dataset(training, panel, split.val_start, split.val_end)
+    test = window_dataset(training, panel, split.test_start, split.test_end)
+    loader = cfg.loader
+    train_dl = training.to_dataloader(
+        train=True,
+        batch_size=int(loader.batch_size),
+        num_workers=int(loader.num_workers),
+        persistent_workers=int(loader.num_workers) > 0,
+        pin_memory=bool(loader.pin_memory),
+    )
+    val_dl = validation.to_dataloader(
+        train=False, batch_size=int(loader.batch_size) * 4, num_workers=0
+    )
+    timings["dataset_s"] = time.perf_counter() - t0
+
+    model = instantiate(cfg.model)(training)
+    callbacks = [instantiate(c) for c in (cfg.callbacks or {}).values()]
+    logger = instantiate(cfg.logger.lightning, run_id=run_id)
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
+    t0 = time.perf_counter()
+    # resuming reads our own checkpoint, which holds pickled normalizers
+    trainer.fit(model, train_dl, val_dl, ckpt_path=cfg.get("ckpt_path"), weights_only=False)
+    timings["fit_s"] = time.perf_counter() - t0
+    if not is_rank_zero():
+        return TrainResult(run_id=None, metrics={}, output_dir=str(output_dir))
+
+    checkpoint = next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)), None)
+    best_path = checkpoint.best_model_path if checkpoint and checkpoint.best_model_path else None
+    if best_path is None:
+        best_path = str(output_dir / "checkpoints" / "final.ckpt")
+        trainer.save_checkpoint(best_path)
+    best = load_checkpoint(best_path)
+
+    t0 = time.perf_counter()
+    metrics: dict[str, float] = {}
+    history = panel[panel[TIME_IDX] <= split.val_end]
+    tables = {}
+    for name, ds, hist in (("val", validation, panel[panel[TIME_IDX] <= split.train_end]), ("test", test, history)):
+        pred = raw_predictions(best, ds, accelerator="cpu")
+        table = attach_actuals(
+            to_forecast_table(best, pred, calendar_start=panel["period"].min(), freq=spec.freq), panel
+        )
+        metrics.update(forecast_metrics(table, prefix=name, scale=mase_scale(hist)))
+        tables[name] = (table, pred)
+    test_table, test_pred = tables["test"]
+    timings["test_predict_s"] = time.perf_counter() - t0
+    metrics["best_val_loss"] = float(checkpoint.best_model_score) if checkpoint and checkpoint.best_model_score is not None else float("nan")
+    metrics["epochs_trained"] = float(trainer.current_epoch)
+
+    interp = interpretation(best, test_pred)
+    importance = variable_importance(best, interp)
+    result = TrainResult(
+        run_id=run_id,
+        metrics=metrics,
+        forecast=test_table,
+        importance=importance,
+        best_checkpoint=best_path,
+        output_dir=str(output_dir),
+        timings=timings,
+    )
+    if run_id is None:
+        return result
+
+    mlflow.log_metrics({k: v for k, v in metrics.items() if pd.notna(v)})
+    mlflow.log_metrics({f"time_{k}": v for k, v in timings.items()})
+    by_h = metrics_by_horizon(test_table, prefix="test", scale=mase_scale(history))
+    for _, row in by_h.iterrows():
+        mlflow.log_metrics({"test_mae_by_horizon": row["test_mae"], "test_pinball_by_horizon": row["test_pinball"]}, step=int(row["horizon"]))
+    log_table(by_h, "metrics/test_metrics_by_horizon.csv")
+    log_table(importance, "interpretation/variable_importance.csv")
+    mlflow.log_text(test_table.to_csv(index=False), "forecasts/test_forecast.csv")
+    _log_figures(best, interp, importance, panel, test_table, spec)
+    mlflow.log_artifact(best_path, "checkpoints")
+
+    if cfg.get("register_model", True):
+        result.model_uri, result.model_version = _log_and_register(
+            cfg, spec, best, training, best_path, panel, output_dir, metrics
+        )
+    return result
+
+
+def _shared_training_dataset(
+    panel: pd.DataFrame, spec: DatasetSpec, split: TimeSplit, output_dir: Path
+) -> TimeSeriesDataSet:
+    """Fit encoders once: rank 0 fits and saves them, other ranks (DDP) reuse the file."""
+    params_file = output_dir / DATASET_PARAMS_FILE
+    if not is_rank_zero():
+        for _ in range(600):
+            if params_file.exists():
+                params = pickle.loads(params_file.read_bytes())
+                train = panel[panel[TIME_IDX] <= split.train_end]
+                return TimeSeriesDataSet.from_parameters(params, train)
+            time.sleep(0.5)
+        raise TimeoutError(f"rank {rank_zero_only.rank}: {params_file} was not written by rank 0")
+    training = training_dataset(panel, spec, split)
+    tmp = params_file.with_suffix(".tmp")
+    tmp.write_bytes(pickle.dumps(training.get_parameters()))
+    tmp.replace(params_file)
+    return training
+
+
+def _log_figures(model, interp, importance, panel, table, spec) -> None:
+    import matplotlib.pyplot as plt
+
+    figures = {
+        "interpretation/variable_importance.png": importance_chart(importance),
+        "interpretation/attention.png": attention_chart(
+            attention_profile(interp, int(spec.window["max_encoder_length"]))
+        ),
+    }
+    for group, series in pick_series(table).items():
+        figures[f"forecasts/fan_{group}.png"] = fan_chart(
+            panel, table, series, title=f"Test-window forecasts: {group} series"
+        )
+    for path, fig in figures.items():
+        mlflow.log_figure(fig, path)
+        plt.close(fig)
+
+
+def _log_and_register(cfg, spec, model, training, checkpoint, panel, output_dir, metrics):
+    bundle = ForecastBundle(model, training.get_parameters(), spec, panel["period"].min())
+    artifacts = bundle.save(output_dir / "model_artifacts", Path(checkpoint))
+    raw = read_raw(spec)
+    keys = panel[GROUP_IDS].drop_duplicates()
+    raw = raw[raw[spec.columns["item_id"]].astype(str).isin(keys["item_id"])]
+    example = example_input(raw, spec, n_series=2, n_history=int(spec.window["max_encoder_length"]), horizon=int(spec.window["max_prediction_length"]))
+    output = bundle.predict(example)
+    signature = ModelSignature(inputs=_input_schema(example), outputs=infer_signature(example, output).outputs)
+    info = mlflow.pyfunc.log_model(
+        name="model",
+        python_model=TFTPyfunc(),
+        artifacts=artifacts,
+        signature=signature,
+        input_example=example,
+        pip_requirements=_requirements(),
+    )
+    version = mlflow.register_model(
+        info.model_uri,
+        cfg.model_name,
+        tags={
+            "run_id": mlflow.active_run().info.run_id,
+            "dataset": spec.name,
+            **{k: f"{v:.6g}" for k, v in metrics.items() if k.startswith("test_")},
+        },
+    )
+    mlflow.set_tags({"stockcast.model_name": cfg.model_name, "stockcast.model_version": version.version})
+    return f"models:/{cfg.model_name}/{version.version}", version.version
+
+
+def _input_schema(example: pd.DataFrame) -> Schema:
+    """Input schema naming every raw column, each optional and of type Any.
+
+    The model's own validation (``ForecastBundle.prepare``) checks presence and types and
+    names the table, column and rows at fault; MLflow's enforcement would reject harmless
+    differences (pandas categoricals, integer columns that carry NaN in future rows).
+    """
+    return Schema([ColSpec(AnyType(), name, required=False) for name in example.columns])
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import version
+
+    pkgs = ["torch", "lightning", "pytorch-forecasting", "pandas", "mlflow", "pandera", "hydra-core"]
+    return [f"stockcast=={stockcast.__version__}"] + [f"{p}=={version(p)}" for p in pkgs]
+
+
+def _run_to_resume(ckpt_path: str | None) -> str | None:
+    """The MLflow run of the checkpoint being resumed (written beside its checkpoints)."""
+    if not ckpt_path:
+        return None
+    ckpt = Path(ckpt_path)
+    if not ckpt.exists():
+        raise FileNotFoundError(f"ckpt_path={ckpt_path}: no such checkpoint")
+    marker = ckpt.parent.parent / RUN_ID_FILE
+    return marker.read_text().strip() if marker.exists() else None
+
+
+def _sweep_parent() -> str | None:
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return None
+    hc = HydraConfig.get()
+    if str(hc.mode) != "RunMode.MULTIRUN":
+        return None
+    return multirun_parent_id(hc.sweep.dir)
+
+
+
+
+

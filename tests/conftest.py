@@ -1,0 +1,53 @@
+"""Shared fixtures: an isolated MLflow store and composed Hydra configs under tmp paths."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import mlflow
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+import stockcast.config  # noqa: F401
+from stockcast import PROJECT_ROOT
+
+CONF_DIR = str(PROJECT_ROOT / "conf")
+
+
+def compose_config(config_name: str, overrides: list[str], output_dir: Path) -> DictConfig:
+    """Compose ``conf/<config_name>.yaml`` as ``@hydra.main`` would, outputs under ``output_dir``."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(output_dir)
+        cfg.hydra.job.num = 0
+    HydraConfig().set_config(cfg)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+        del cfg["hydra"]
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def tracking_uri(tmp_path_factory) -> str:
+    """One SQLite MLflow store for the whole test session (never the project's mlruns/)."""
+    db = tmp_path_factory.mktemp("mlruns") / "mlflow.db"
+    uri = f"sqlite:///{db}"
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    mlflow.set_tracking_uri(uri)
+    return uri
+
+
+@pytest.fixture(scope="session")
+def smoke_train(tmp_path_factory, tracking_uri):
+    """The smoke experiment trained once and shared: (result, cfg)."""
+    from stockcast.train import run
+
+    out = tmp_path_factory.mktemp("smoke_train")
+    cfg = compose_config("train", ["experiment=smoke"], out)
+    return run(cfg), cfg
