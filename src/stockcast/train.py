@@ -236,7 +236,8 @@ def _log_figures(model, interp, importance, panel, table, spec) -> None:
 
 
 def _log_and_register(cfg, spec, model, training, checkpoint, panel, output_dir, metrics):
-    bundle = ForecastBundle(model, training.get_parameters(), spec, panel["period"].min())
+    series = panel[GROUP_IDS].drop_duplicates().to_numpy().tolist()
+    bundle = ForecastBundle(model, training.get_parameters(), spec, panel["period"].min(), series)
     artifacts = bundle.save(output_dir / "model_artifacts", Path(checkpoint))
     raw = read_raw(spec)
     keys = panel[GROUP_IDS].drop_duplicates()

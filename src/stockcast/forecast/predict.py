@@ -83,5 +83,5 @@ def to_forecast_table(
 
 def attach_actuals(table: pd.DataFrame, panel: pd.DataFrame) -> pd.DataFrame:
     """Add realised ``demand`` from the canonical panel (NaN where not yet observed)."""
-    actual = panel[[*GROUP_IDS, TIME_IDX, "demand"]]
-    return table.drop(columns=["demand"], errors="ignore").merge(actual, on=[*GROUP_IDS, TIME_IDX], how="left")
+    actual = panel[[*GROUP_IDS, "period", "demand"]]
+    return table.drop(columns=["demand"], errors="ignore").merge(actual, on=[*GROUP_IDS, "period"], how="left")

@@ -45,8 +45,10 @@ class ForecastBundle:
         dataset_parameters: dict[str, Any],
         spec: DatasetSpec,
         calendar_start: pd.Timestamp,
+        series: list[tuple[str, str]] | None = None,
     ) -> None:
         self.model = model.eval()
+        self.series = [tuple(s) for s in series] if series is not None else None
         self.dataset_parameters = dataset_parameters
         self.spec = spec
         self.calendar_start = pd.Timestamp(calendar_start)
@@ -60,7 +62,11 @@ class ForecastBundle:
         meta = folder / "meta.json"
         meta.write_text(
             json.dumps(
-                {"spec": self.spec.to_dict(), "calendar_start": str(self.calendar_start.date())},
+                {
+                    "spec": self.spec.to_dict(),
+                    "calendar_start": str(self.calendar_start.date()),
+                    "series": self.series,
+                },
                 indent=2,
                 default=str,
             )
@@ -72,7 +78,13 @@ class ForecastBundle:
         model = load_checkpoint(artifacts["checkpoint"])
         params = pickle.loads(Path(artifacts["dataset_parameters"]).read_bytes())
         meta = json.loads(Path(artifacts["meta"]).read_text())
-        return cls(model, params, DatasetSpec(**meta["spec"]), pd.Timestamp(meta["calendar_start"]))
+        return cls(
+            model,
+            params,
+            DatasetSpec(**meta["spec"]),
+            pd.Timestamp(meta["calendar_start"]),
+            meta.get("series"),
+        )
 
     # ------------------------------------------------------------------ prediction
     @property
@@ -162,6 +174,15 @@ class ForecastBundle:
     def predict(self, raw: pd.DataFrame) -> pd.DataFrame:
         """Forecast the future rows of ``raw`` (see module docstring)."""
         panel, horizon = self.prepare(raw)
+        return self.forecast(panel, horizon)
+
+    def forecast(self, panel: pd.DataFrame, horizon: int, *, return_raw: bool = False):
+        """Forecast the last ``horizon`` periods of every series of a canonical panel.
+
+        Those periods' ``demand`` is never read (it may be NaN); only their known-future
+        covariates are. Evaluation uses this directly on masked history. With
+        ``return_raw`` the raw ``Prediction`` (for interpretation) comes back too.
+        """
         panel = panel.assign(demand=panel["demand"].fillna(0.0))
         dataset = TimeSeriesDataSet.from_parameters(
             self.dataset_parameters,
@@ -174,8 +195,8 @@ class ForecastBundle:
         pred = raw_predictions(self.model, dataset)
         table = to_forecast_table(
             self.model, pred, calendar_start=self.calendar_start, freq=self.spec.freq
-        )
-        return table.drop(columns=[TIME_IDX])
+        ).drop(columns=[TIME_IDX])
+        return (table, pred) if return_raw else table
 
 
 def load_checkpoint(path: str | Path) -> TemporalFusionTransformer:

@@ -78,6 +78,7 @@ def tracked_run(
         all_tags["mlflow.parentRunId"] = parent_run_id
     run = mlflow.start_run(
         run_id=run_id,
+        nested=mlflow.active_run() is not None,
         experiment_id=None if run_id else exp_id,
         run_name=None if run_id else run_name,
         tags=all_tags or None,

@@ -1,0 +1,82 @@
+"""Inputs for forecasting from an origin: hide the future, or change planned prices.
+
+Both evaluation (rolling origins, price partial dependence) and the optimizer (candidate
+prices) build their model inputs here, so "what the model may see" is defined once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from stockcast.data.spec import GROUP_IDS, TIME_IDX, DatasetSpec
+
+
+def as_of(panel: pd.DataFrame, spec: DatasetSpec, origin: int, horizon: int) -> pd.DataFrame:
+    """The panel as a forecaster at ``origin`` sees it, with ``horizon`` future rows.
+
+    Rows after the origin keep only their known-future covariates: ``demand`` becomes NaN
+    and unknown covariates carry their last observed value (the TFT's decoder does not
+    read them; they are filled only so the dataset has no holes). Series that do not
+    reach ``origin + horizon`` are dropped.
+    """
+    end = origin + horizon
+    sub = panel[panel[TIME_IDX] <= end]
+    reach = sub.groupby(GROUP_IDS)[TIME_IDX].transform("max")
+    sub = sub[reach >= end].sort_values([*GROUP_IDS, TIME_IDX]).copy()
+    future = sub[TIME_IDX] > origin
+    sub.loc[future, "demand"] = np.nan
+    unknown = [*spec.unknown_reals, *spec.unknown_categoricals]
+    if unknown:
+        sub.loc[future, unknown] = np.nan
+        sub[unknown] = sub.groupby(GROUP_IDS, sort=False)[unknown].ffill()
+    return sub.reset_index(drop=True)
+
+
+def price_settings(spec: DatasetSpec) -> dict[str, str | None]:
+    """The dataset's price columns: ``column`` (selling price the model sees), optional
+    ``list_column`` (regular price) and ``discount_pct_column`` (kept consistent)."""
+    price = dict(getattr(spec, "price", None) or {})
+    if not price.get("column"):
+        raise ValueError(
+            f"data config '{spec.name}': no price column declared (set data.price.column to a "
+            "known-future real such as the planned selling price)"
+        )
+    if price["column"] not in spec.known_reals:
+        raise ValueError(
+            f"data config '{spec.name}': price column {price['column']!r} must be a known-future "
+            "real (known_reals) for the model to respond to planned prices"
+        )
+    return {
+        "column": price["column"],
+        "list_column": price.get("list_column"),
+        "discount_pct_column": price.get("discount_pct_column"),
+    }
+
+
+def with_price(
+    panel: pd.DataFrame, spec: DatasetSpec, origin: int, factor: float | pd.Series
+) -> pd.DataFrame:
+    """Set the planned price of every period after ``origin`` to ``factor`` × list price.
+
+    ``factor`` is a scalar or a Series indexed by (item_id, location_id). Without a list
+    price column the factor scales the planned price itself. A discount-percent column, if
+    declared, is recomputed so the covariates stay consistent.
+    """
+    cfg = price_settings(spec)
+    out = panel.copy()
+    future = out[TIME_IDX] > origin
+    base_col = cfg["list_column"] or cfg["column"]
+    if isinstance(factor, pd.Series):
+        f = out.set_index(GROUP_IDS).index.map(factor.to_dict().get).to_numpy(dtype=float)
+        f = np.where(np.isnan(f), 1.0, f)
+    else:
+        f = np.full(len(out), float(factor))
+    new_price = out[base_col].to_numpy(dtype=float) * f
+    out.loc[future, cfg["column"]] = new_price[future.to_numpy()]
+    if cfg["discount_pct_column"] and cfg["list_column"]:
+        lst = out.loc[future, cfg["list_column"]].to_numpy(dtype=float)
+        out.loc[future, cfg["discount_pct_column"]] = np.where(
+            lst > 0, 100.0 * (1.0 - out.loc[future, cfg["column"]].to_numpy(dtype=float) / lst), 0.0
+        )
+    return out
