@@ -2,7 +2,7 @@
 
 ``run(cfg)`` (called by ``evaluate.py``):
 
-1. resolves ``cfg.model`` (``models:/name@alias``, ``models:/name/3``, a version number, a
+1. resolves ``cfg.model_ref`` (``models:/name@alias``, ``models:/name/3``, a version number, a
    training run id, or null = latest version) and loads its :class:`ForecastBundle`;
 2. forecasts the test window from rolling origins, each seeing nothing after its origin
    except known-future covariates (:func:`stockcast.forecast.scenarios.as_of`);
@@ -168,7 +168,7 @@ def run(cfg: DictConfig) -> EvalResult:
     """Evaluate ``cfg.model`` with baselines on the test window and gate the champion."""
     setup_tracking()
     name = cfg.model_name
-    version = resolve_model(cfg.get("model"), name)
+    version = resolve_model(cfg.get("model_ref"), name)
     bundle = load_bundle(version)
     spec: DatasetSpec = bundle.spec
     panel = select_series(load_panel(spec), cfg.get("max_series"))

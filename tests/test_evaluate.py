@@ -1,0 +1,127 @@
+"""evaluate.py: baselines side by side, rolling origins without leakage, champion gate."""
+
+from __future__ import annotations
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from stockcast.evaluation.evaluate import resolve_model, rolling_origins
+from stockcast.forecast.dataset import TimeSplit
+from tests.conftest import compose_config
+
+
+def _evaluate(tmp_path, overrides):
+    from stockcast.evaluation.evaluate import run
+
+    return run(compose_config("evaluate", ["experiment=smoke", *overrides], tmp_path))
+
+
+@pytest.fixture(scope="module")
+def second_model(smoke_train, tmp_path_factory):
+    from stockcast.train import run
+
+    out = tmp_path_factory.mktemp("second")
+    return run(compose_config("train", ["experiment=smoke", "seed=7", "trainer.max_epochs=1"], out))
+
+
+def test_rolling_origins_stay_inside_the_test_window():
+    split = TimeSplit(train_end=47, val_start=48, val_end=53, test_start=54, test_end=59)
+    assert rolling_origins(split, horizon=6, n_origins=3, stride=2) == [53, 55, 57]
+    assert rolling_origins(split, horizon=6, n_origins=10, stride=3) == [53, 56]
+
+
+def test_evaluate_compares_tft_with_baselines(smoke_train, tmp_path):
+    result, _ = smoke_train
+    ev = _evaluate(tmp_path, [f"model_ref={result.model_version}"])
+    assert set(ev.summary.model) == {"tft", "naive", "seasonal_naive", "moving_average"}
+    # every model is scored on exactly the same rows
+    keys = {name: set(map(tuple, t[["item_id", "location_id", "period", "forecast_origin"]].astype(str).to_numpy())) for name, t in ev.forecasts.items()}
+    assert len({frozenset(k) for k in keys.values()}) == 1
+    tft = ev.forecasts["tft"]
+    assert sorted(tft.forecast_origin.unique()) == [pd.Timestamp("2017-09-01"), pd.Timestamp("2017-11-01")]
+    assert tft.period.min() == pd.Timestamp("2017-10-01") and tft.demand.notna().all()
+    client = mlflow.MlflowClient()
+    for name, run_id in ev.child_runs.items():
+        child = client.get_run(run_id)
+        assert child.data.tags["mlflow.parentRunId"] == ev.run_id
+        assert child.info.status == "FINISHED"
+        assert {"test_mae", "test_pinball", "test_mase", "test_coverage_80", "test_width_96"} <= set(child.data.metrics)
+        row = ev.summary.set_index("model").loc[name]
+        assert child.data.metrics["test_mae"] == pytest.approx(row["mae"])
+    arts = {a.path for d in ("summary", "interpretation", "calibration", "forecasts") for a in client.list_artifacts(ev.run_id, d)}
+    for expected in ("summary/comparison.md", "summary/comparison.csv", "summary/comparison.png", "calibration/tft_reliability.png", "interpretation/variable_importance.csv", "interpretation/attention.png", "forecasts/fan_worst.png"):
+        assert expected in arts, expected
+    imp = ev.importance
+    assert set(imp.role) == {"static", "encoder", "decoder"}
+    assert np.allclose(imp.groupby("role").importance.sum(), 1.0)
+
+
+def test_naive_baseline_matches_last_value(smoke_train, tmp_path):
+    result, _ = smoke_train
+    ev = _evaluate(tmp_path, [f"model_ref={result.model_version}", "evaluation.n_origins=1"])
+    naive = ev.forecasts["naive"]
+    panel = pd.read_parquet("data/stallion.parquet")
+    last = panel[panel.date == "2017-09-01"].set_index(["sku", "agency"]).volume
+    got = naive.set_index(["item_id", "location_id"])["q0.5"].groupby(level=[0, 1]).first()
+    for (item, loc), v in got.items():
+        assert v == pytest.approx(last[(item, loc)])
+
+
+def test_future_actuals_do_not_leak_into_tft_forecasts(smoke_train):
+    from stockcast.data.panel import load_panel
+    from stockcast.evaluation.evaluate import load_bundle, tft_forecast
+    from stockcast.train import select_series
+
+    result, _ = smoke_train
+    bundle = load_bundle(resolve_model(result.model_version, "stockcast-tft"))
+    panel = select_series(load_panel(bundle.spec), 12)
+    a, _ = tft_forecast(bundle, panel, [56], 3, 59)
+    poisoned = panel.copy()
+    after = poisoned.time_idx > 56
+    poisoned.loc[after, "demand"] *= 100
+    poisoned.loc[after, "industry_volume"] *= 100
+    b, _ = tft_forecast(bundle, poisoned, [56], 3, 59)
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_model_references_resolve(smoke_train):
+    result, _ = smoke_train
+    by_version = resolve_model(result.model_version, "stockcast-tft")
+    assert resolve_model(f"models:/stockcast-tft/{result.model_version}", "x").version == by_version.version
+    assert resolve_model(result.run_id, "stockcast-tft").version == by_version.version
+    assert int(resolve_model(None, "stockcast-tft").version) >= int(by_version.version)
+    with pytest.raises(LookupError, match="no version of 'stockcast-tft' was trained by run"):
+        resolve_model("0123456789abcdef", "stockcast-tft")
+
+
+def test_champion_moves_only_on_improvement(smoke_train, second_model, tmp_path):
+    client = mlflow.MlflowClient()
+    a, b = smoke_train[0].model_version, second_model.model_version
+    try:
+        client.delete_registered_model_alias("stockcast-tft", "champion")
+    except mlflow.exceptions.MlflowException:
+        pass
+    first = _evaluate(tmp_path / "a", [f"model_ref={a}", "evaluation.price_factors=[]"])
+    assert first.champion["promoted"] and first.champion["reason"] == "no champion yet"
+    assert client.get_model_version_by_alias("stockcast-tft", "champion").version == a
+
+    again = _evaluate(tmp_path / "a2", [f"model_ref={a}", "evaluation.price_factors=[]"])
+    assert not again.champion["promoted"] and again.champion["reason"] == "already the champion"
+
+    outcomes = []
+    for greater in (False, True):
+        client.set_registered_model_alias("stockcast-tft", "champion", a)
+        ev = _evaluate(tmp_path / f"b{greater}", [f"model_ref={b}", f"champion.greater_is_better={greater}", "evaluation.price_factors=[]"])
+        d = ev.champion
+        assert d["champion_version"] == a and d["challenger_version"] == b
+        better = d["challenger_score"] > d["champion_score"] if greater else d["challenger_score"] < d["champion_score"]
+        assert d["promoted"] == better
+        alias = client.get_model_version_by_alias("stockcast-tft", "champion").version
+        assert alias == (b if better else a)
+        run = mlflow.get_run(ev.run_id)
+        assert run.data.tags["champion.decision"] == ("promoted" if better else "kept")
+        assert run.data.metrics["champion_test_pinball"] == pytest.approx(d["champion_score"])
+        outcomes.append(d["promoted"])
+    assert sorted(outcomes) == [False, True], "the gate must go both ways on the same pair"
