@@ -7,26 +7,53 @@ features and an integer ``time_idx`` counted in periods from ``calendar_start``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from stockcast.data.spec import CALENDAR_FEATURES, GROUP_IDS, TIME_IDX, DatasetSpec, read_source
+from stockcast.data.sources import DEMAND_TABLE, PreparedTable, join_tables, read_tables
+from stockcast.data.spec import CALENDAR_FEATURES, GROUP_IDS, TIME_IDX, DatasetSpec
 from stockcast.data.validation import (
+    category_issues,
+    date_issues,
+    finite_issues,
+    key_strings,
     numeric_column,
+    parse_periods,
     raise_if,
     required_columns,
     rows_where,
     schema_issues,
+    string_values,
 )
 from stockcast.errors import Issue
 
-DEMAND_TABLE = "demand"
+__all__ = ["DEMAND_TABLE", "load_panel", "to_canonical"]
+
+_ROW = "_input_row"
+
+#: Row-level rules for canonical demand (pandera); missing values follow ``gaps``.
+DEMAND_SCHEMA = pa.DataFrameSchema(
+    {
+        "demand": pa.Column(
+            float,
+            [
+                pa.Check.ge(0, error="non_negative"),
+                pa.Check(lambda s: np.isfinite(s) | s.isna(), error="finite"),
+            ],
+            nullable=True,
+        ),
+    },
+)
 
 
 def load_panel(spec: DatasetSpec) -> pd.DataFrame:
-    """Read the dataset's source file and return the validated canonical panel."""
-    return to_canonical(read_source(spec), spec)
+    """Read the dataset's tables (generating them if configured) -> validated canonical panel."""
+    tables = read_tables(spec)
+    demand = tables.pop(DEMAND_TABLE)
+    return to_canonical(demand, spec, tables=tables if spec.tables else None)
 
 
 def to_canonical(
@@ -36,98 +63,121 @@ def to_canonical(
     table: str = DEMAND_TABLE,
     allow_future: bool = False,
     calendar_start: pd.Timestamp | None = None,
+    tables: Mapping[str, pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """Map a raw table onto the canonical schema, validate it, and apply gap/NaN policies.
 
     Args:
-        raw: Source-schema table (column names as in the data config).
+        raw: Source-schema table (column names as in the data config). For a multi-table
+            dataset either the demand table with ``tables`` given, or the already joined
+            table :func:`~stockcast.data.spec.read_source` returns.
         spec: The dataset specification.
         table: Table name used in error messages.
         allow_future: Accept trailing rows with missing demand (future periods to forecast,
             carrying known-future covariates). Their ``demand`` stays NaN.
         calendar_start: Period that ``time_idx`` 0 refers to; defaults to the earliest period.
             Prediction passes the training value so indices line up with the model.
+        tables: Raw covariate tables by name (``spec.tables``), validated and joined onto
+            ``raw``; their issues are reported together with the demand table's.
 
     Raises:
         DataValidationError: Listing every issue found (table, column, rule, rows).
     """
     raw = raw.reset_index(drop=True)
-    raise_if(required_columns(raw, table, spec.required_source_columns))
+    issues: list[Issue] = []
+    provider: dict[str, str] = {}
+    prepared: dict[str, PreparedTable] = {}
+    if tables is not None and spec.tables:
+        joined = join_tables(raw, tables, spec, table=table, allow_future=allow_future)
+        raw, prepared, provider, issues = (
+            joined.frame,
+            joined.prepared,
+            joined.provided,
+            joined.issues,
+        )
+    issues += required_columns(
+        raw, table, [c for c in spec.required_source_columns if c not in provider]
+    )
+    if any(c not in raw.columns for c in spec.required_source_columns):
+        raise_if(issues)
 
     cols = spec.columns
-    df = pd.DataFrame(index=raw.index)
-    issues: list[Issue] = []
+    data: dict[str, object] = {}
 
     # keys -------------------------------------------------------------------------------
-    df["item_id"] = raw[cols["item_id"]].astype(str)
-    df["location_id"] = raw[cols["location_id"]].astype(str) if "location_id" in cols else "all"
+    data["item_id"] = key_strings(raw[cols["item_id"]])
+    data["location_id"] = key_strings(raw[cols["location_id"]]) if "location_id" in cols else "all"
     for key in GROUP_IDS:
         missing = raw[cols[key]].isna() if key in cols else pd.Series(False, index=raw.index)
         if missing.any():
             issues.append(
-                Issue(table, cols[key], "no_missing_values", f"{key} is missing", rows_where(missing))
+                Issue(
+                    table, cols[key], "no_missing_values", f"{key} is missing", rows_where(missing)
+                )
             )
+        if key in spec.categories:
+            issues += category_issues(raw[cols[key]], spec.categories[key], table, cols[key])
     period_raw = raw[cols["period"]]
-    period = pd.to_datetime(
-        period_raw.astype(str) if spec.source.get("date_format") else period_raw,
-        format=spec.source.get("date_format"),
-        errors="coerce",
-    )
-    bad_dates = period.isna()
-    if bad_dates.any():
-        fmt = spec.source.get("date_format") or "inferred"
-        examples = ", ".join(period_raw[bad_dates].astype(str).unique()[:5])
+    period = parse_periods(period_raw, spec.source.get("date_format"))
+    issues += date_issues(period_raw, period, table, cols["period"], spec.source.get("date_format"))
+    if period_raw.isna().any():
         issues.append(
             Issue(
                 table,
                 cols["period"],
-                "date_format",
-                f"cannot parse as dates (format {fmt}), e.g. {examples}",
-                rows_where(bad_dates),
+                "no_missing_values",
+                "period is missing",
+                rows_where(period_raw.isna()),
             )
         )
-    df["period"] = period.astype("datetime64[ns]")
+    data["period"] = period
 
     demand, demand_issues = numeric_column(raw, table, cols["demand"])
     issues += demand_issues
-    df["demand"] = demand
+    data["demand"] = demand
 
     # covariates -------------------------------------------------------------------------
     for c in spec.covariates:
         if c in spec.categorical_covariates:
-            df[c] = raw[c].astype("string").astype(object)
+            data[c] = string_values(raw[c])
+            if c in spec.categories and c not in provider:
+                issues += category_issues(raw[c], spec.categories[c], table, c)
+        elif c in provider:
+            data[c] = pd.to_numeric(raw[c], errors="coerce").astype(float)
         else:
-            df[c], cov_issues = numeric_column(raw, table, c)
-            issues += cov_issues
-    raise_if(issues)
+            data[c], cov_issues = numeric_column(raw, table, c)
+            issues += cov_issues + finite_issues(data[c], table, c)
 
-    # row-level schema (pandera) ---------------------------------------------------------
-    schema = pa.DataFrameSchema(
-        {
-            "demand": pa.Column(
-                float,
-                [
-                    pa.Check.ge(0, error="demand must be >= 0"),
-                    pa.Check(np.isfinite, element_wise=True, ignore_na=True, error="finite"),
-                ],
-                nullable=True,
-            ),
-        },
-        unique=["item_id", "location_id", "period"],
-        report_duplicates="all",
-    )
+    df = pd.DataFrame(data, index=raw.index)
+
+    # demand values (pandera) and unique series periods ----------------------------------
     issues += [
-        _rename(i, {"demand": cols["demand"], "period": cols["period"]})
-        for i in schema_issues(df, table, schema)
+        _rename(i, {"demand": cols["demand"]})
+        for i in schema_issues(df[["demand"]], table, DEMAND_SCHEMA)
     ]
-    raise_if(issues)
+    dup = df.duplicated(["item_id", "location_id", "period"], keep=False) & df["period"].notna()
+    if dup.any():
+        first = df[dup].iloc[0]
+        issues.append(
+            Issue(
+                table,
+                ", ".join(spec.source_key_columns[:-1]),
+                "unique_key",
+                f"{int(dup.sum())} rows repeat a series period (duplicate periods), e.g. "
+                f"{first['item_id']}@{first['location_id']} {first['period'].date()}",
+                rows_where(dup),
+            )
+        )
 
     # period grid ------------------------------------------------------------------------
+    valid = df["period"].notna()
     start = df["period"].min() if calendar_start is None else pd.Timestamp(calendar_start)
+    if pd.isna(start):
+        raise_if(issues)
     grid = pd.date_range(start, max(df["period"].max(), start), freq=spec.freq)
-    pos = pd.Series(np.arange(len(grid)), index=grid)
-    time_idx = df["period"].map(pos)
-    off_grid = time_idx.isna()
+    time_idx = pd.Series(grid.get_indexer(df["period"]), index=df.index, dtype=float)
+    time_idx[time_idx < 0] = np.nan
+    off_grid = time_idx.isna() & valid
     if off_grid.any():
         examples = ", ".join(df.loc[off_grid, "period"].dt.strftime("%Y-%m-%d").unique()[:5])
         issues.append(
@@ -139,44 +189,154 @@ def to_canonical(
                 rows_where(off_grid),
             )
         )
-    raise_if(issues)
-    df[TIME_IDX] = time_idx.astype(int)
 
-    # missing demand: only as trailing future rows when allowed ----------------------------
-    df = df.sort_values([*GROUP_IDS, TIME_IDX])
-    nan_demand = df["demand"].isna()
-    if nan_demand.any():
-        observed_last = df[~nan_demand].groupby(GROUP_IDS)[TIME_IDX].max()
-        last = df.set_index(GROUP_IDS).index.map(observed_last.to_dict().get)
-        is_future = nan_demand & (df[TIME_IDX].to_numpy() > np.asarray(last, dtype=float))
-        inner = nan_demand & ~is_future if allow_future else nan_demand
-        if inner.any():
+    # static covariates must be constant per series ---------------------------------------
+    statics = [*spec.static_categoricals, *spec.static_reals]
+    series = (
+        df.groupby(GROUP_IDS, sort=False, dropna=False).ngroup().to_numpy() if statics else None
+    )
+    for c in statics:
+        varying = _varies_within(series, df[c])
+        if varying.any():
+            n_series = df.loc[varying, GROUP_IDS].drop_duplicates().shape[0]
             issues.append(
                 Issue(
-                    table,
-                    cols["demand"],
-                    "no_missing_values",
-                    "demand is missing"
-                    + (" inside the history (only trailing future rows may omit it)" if allow_future else ""),
-                    sorted(rows_where(inner)),
+                    provider.get(c, table),
+                    c,
+                    "static_constant",
+                    f"static covariate varies within {n_series} series; rows are '{table}' rows",
+                    sorted(rows_where(varying)),
                 )
             )
 
-    # static covariates must be constant per series ---------------------------------------
-    for c in [*spec.static_categoricals, *spec.static_reals]:
-        nunique = df.groupby(GROUP_IDS)[c].transform("nunique")
-        varying = nunique > 1
-        if varying.any():
+    # missing values under nan_policy 'reject' ---------------------------------------------
+    for c in spec.covariates:
+        missing = df[c].isna()
+        if missing.any() and spec.nan_rule(c) == "reject":
             issues.append(
-                Issue(table, c, "static_constant", "static covariate varies within a series", sorted(rows_where(varying)))
+                Issue(
+                    provider.get(c, table),
+                    c,
+                    "no_missing_values",
+                    f"{int(missing.sum())} missing value(s) (rows are '{table}' rows); set "
+                    f"data.nan_policy.{c} to zero, ffill or mean to impute",
+                    rows_where(missing),
+                )
             )
+
+    inner = pd.Series(False, index=df.index)
+    if not (time_idx.isna().any() or df["item_id"].isna().any() or df["location_id"].isna().any()):
+        df[TIME_IDX] = time_idx.astype(int)
+        df[_ROW] = df.index  # position in the input table, reported by later issues
+        df = df.sort_values([*GROUP_IDS, TIME_IDX])
+        inner = _missing_demand(df, spec, table, allow_future, issues)
+        if spec.gaps == "reject":
+            issues += _gap_issues(df, spec, table, start)
     raise_if(issues)
 
-    df = _fill_gaps(df, spec, table)
-    df = _apply_nan_policy(df, spec, table, allow_future)
-    for name in spec.calendar:
-        df[name] = CALENDAR_FEATURES[name](df["period"])
-    return df.reset_index(drop=True)
+    if inner.any():
+        df = _fill_missing_demand(df, inner, spec, table)
+    df = _fill_gaps(df, spec, table, start, prepared)
+    df = _apply_nan_policy(df, spec, table, provider)
+    if spec.calendar:  # derived once per distinct period
+        periods = pd.DatetimeIndex(df["period"].unique())
+        at = periods.get_indexer(df["period"])
+        for name in spec.calendar:
+            values = CALENDAR_FEATURES[name](pd.Series(periods)).to_numpy()
+            df[name] = values[at]
+    return df.drop(columns=_ROW).reset_index(drop=True)
+
+
+def _varies_within(series: np.ndarray, values: pd.Series) -> pd.Series:
+    """True on rows whose series (integer code) has more than one distinct non-missing value."""
+    codes, uniques = pd.factorize(values)
+    ok = codes >= 0
+    pairs = np.unique(series[ok].astype(np.int64) * (len(uniques) + 1) + codes[ok])
+    counts = np.bincount(pairs // (len(uniques) + 1), minlength=int(series.max(initial=0)) + 1)
+    return pd.Series(counts[series] > 1, index=values.index)
+
+
+def _missing_demand(
+    df: pd.DataFrame, spec: DatasetSpec, table: str, allow_future: bool, issues: list[Issue]
+) -> pd.Series:
+    """Rows with missing demand inside the history (trailing future rows excluded if allowed).
+
+    With ``gaps=reject`` they are an issue; otherwise they are filled like missing periods.
+    """
+    nan_demand = df["demand"].isna()
+    if not nan_demand.any():
+        return nan_demand
+    observed_last = df[~nan_demand].groupby(GROUP_IDS)[TIME_IDX].max()
+    last = df.set_index(GROUP_IDS).index.map(observed_last.to_dict().get)
+    is_future = nan_demand & (df[TIME_IDX].to_numpy() > np.asarray(last, dtype=float))
+    inner = nan_demand & ~is_future if allow_future else nan_demand
+    if inner.any() and spec.gaps == "reject":
+        issues.append(
+            Issue(
+                table,
+                spec.columns["demand"],
+                "no_missing_values",
+                "demand is missing"
+                + (
+                    " inside the history (only trailing future rows may omit it)"
+                    if allow_future
+                    else ""
+                )
+                + " (set data.gaps=zero or ffill to fill it like a missing period)",
+                sorted(rows_where(inner)),
+            )
+        )
+    return inner
+
+
+def _fill_missing_demand(
+    df: pd.DataFrame, inner: pd.Series, spec: DatasetSpec, table: str
+) -> pd.DataFrame:
+    if spec.gaps == "zero":
+        df.loc[inner, "demand"] = 0.0
+        return df
+    ffilled = df.groupby(GROUP_IDS, sort=False)["demand"].ffill()
+    df.loc[inner, "demand"] = ffilled[inner]
+    still = inner & df["demand"].isna()
+    if still.any():
+        raise_if(
+            [
+                Issue(
+                    table,
+                    spec.columns["demand"],
+                    "no_missing_values",
+                    "demand is missing at the start of a series: gaps=ffill cannot fill it",
+                    sorted(rows_where(still)),
+                )
+            ]
+        )
+    return df
+
+
+def _gap_issues(
+    df: pd.DataFrame, spec: DatasetSpec, table: str, start: pd.Timestamp
+) -> list[Issue]:
+    """``no_gaps`` issue (``gaps=reject``): rows are the first row after each gap."""
+    step = df.groupby(GROUP_IDS, sort=False)[TIME_IDX].diff()
+    after_gap = step > 1
+    if not after_gap.any():
+        return []
+    first = df[after_gap].iloc[0]
+    grid = pd.date_range(start, periods=int(first[TIME_IDX]), freq=spec.freq)
+    lo = grid[int(first[TIME_IDX] - step[after_gap].iloc[0] + 1)].date()
+    hi = grid[int(first[TIME_IDX]) - 1].date()
+    n_series = df.loc[after_gap, GROUP_IDS].drop_duplicates().shape[0]
+    return [
+        Issue(
+            table,
+            spec.columns["period"],
+            "no_gaps",
+            f"{n_series} series miss {int((step[after_gap] - 1).sum())} period(s), e.g. "
+            f"{first['item_id']}@{first['location_id']} lacks {lo}..{hi} (set data.gaps=zero "
+            "or ffill to fill them); rows are the first row after each gap",
+            sorted(int(r) for r in df.loc[after_gap, _ROW]),
+        )
+    ]
 
 
 def _rename(issue: Issue, mapping: dict[str, str]) -> Issue:
@@ -185,47 +345,63 @@ def _rename(issue: Issue, mapping: dict[str, str]) -> Issue:
     return issue
 
 
-def _fill_gaps(df: pd.DataFrame, spec: DatasetSpec, table: str) -> pd.DataFrame:
-    span = df.groupby(GROUP_IDS)[TIME_IDX].agg(["min", "max", "count"])
-    gappy = span[span["max"] - span["min"] + 1 != span["count"]]
-    if gappy.empty:
+def _fill_gaps(
+    df: pd.DataFrame,
+    spec: DatasetSpec,
+    table: str,
+    start: pd.Timestamp,
+    prepared: Mapping[str, PreparedTable],
+) -> pd.DataFrame:
+    """Reject or fill missing periods inside each series (``df`` sorted by series, time).
+
+    Filled rows take their covariates from the covariate tables where those have the
+    period, else the series' previous value; their demand is 0 (``zero``) or the previous
+    demand (``ffill``).
+    """
+    step = df.groupby(GROUP_IDS, sort=False)[TIME_IDX].diff()
+    if not (step > 1).any():
         return df
-    if spec.gaps == "reject":
-        names = [f"{i}@{loc}" for i, loc in gappy.index[:10]]
-        raise_if(
-            [
-                Issue(
-                    table,
-                    spec.columns["period"],
-                    "no_gaps",
-                    f"{len(gappy)} series have missing periods (set data.gaps=zero or ffill to "
-                    f"fill them), e.g. {', '.join(names)}",
-                )
-            ]
-        )
-    full = [
-        pd.DataFrame({"item_id": i, "location_id": loc, TIME_IDX: np.arange(r["min"], r["max"] + 1)})
-        for (i, loc), r in span.loc[gappy.index].iterrows()
-    ]
-    filled = pd.concat(full).merge(df, on=[*GROUP_IDS, TIME_IDX], how="left")
-    filled = pd.concat([df[~df.set_index(GROUP_IDS).index.isin(gappy.index)], filled])
+    if spec.gaps == "reject":  # reported by _gap_issues before filling
+        raise RuntimeError("gaps=reject with gaps left unreported")
+    span = df.groupby(GROUP_IDS, sort=True)[TIME_IDX].agg(["min", "max", "count"])
+    gappy = span[span["max"] - span["min"] + 1 != span["count"]]
+    lens = (gappy["max"] - gappy["min"] + 1).to_numpy()
+    offsets = np.repeat(np.cumsum(lens) - lens, lens)
+    full = pd.DataFrame(
+        {
+            "item_id": np.repeat(gappy.index.get_level_values("item_id").to_numpy(), lens),
+            "location_id": np.repeat(gappy.index.get_level_values("location_id").to_numpy(), lens),
+            TIME_IDX: np.repeat(gappy["min"].to_numpy(), lens) + np.arange(lens.sum()) - offsets,
+        }
+    )
+    in_gappy = df.set_index(GROUP_IDS).index.isin(gappy.index)
+    filled = pd.concat([df[~in_gappy], full.merge(df, on=[*GROUP_IDS, TIME_IDX], how="left")])
     filled = filled.sort_values([*GROUP_IDS, TIME_IDX]).reset_index(drop=True)
-    new = filled["period"].isna()
-    grid0 = df["period"].min() - df[TIME_IDX].min() * pd.tseries.frequencies.to_offset(spec.freq)
-    filled.loc[new, "period"] = [
-        grid0 + int(k) * pd.tseries.frequencies.to_offset(spec.freq) for k in filled.loc[new, TIME_IDX]
-    ]
+    new = filled[_ROW].isna().to_numpy()
+    grid = pd.date_range(start, periods=int(filled[TIME_IDX].max()) + 1, freq=spec.freq)
+    filled.loc[new, "period"] = grid[filled.loc[new, TIME_IDX].to_numpy()]
+    filled["period"] = filled["period"].astype("datetime64[ns]")
+    for p in prepared.values():
+        look = filled.loc[new, p.keys].merge(p.frame, on=p.keys, how="left")
+        for cov in p.covariates.values():
+            filled.loc[new, cov] = look[cov].to_numpy()
+    g = filled.groupby(GROUP_IDS, sort=False)
+    cov = spec.covariates
+    if cov:
+        carried = g[cov].ffill()
+        for c in cov:
+            fill = new & filled[c].isna().to_numpy()
+            filled.loc[fill, c] = carried.loc[fill, c]
     if spec.gaps == "zero":
         filled.loc[new, "demand"] = 0.0
-    cov = spec.covariates
-    g = filled.groupby(GROUP_IDS, sort=False)
-    filled[cov] = g[cov].ffill()
-    if spec.gaps == "ffill":
-        filled["demand"] = g["demand"].ffill()
+    else:
+        filled.loc[new, "demand"] = g["demand"].ffill()[new]
     return filled
 
 
-def _apply_nan_policy(df: pd.DataFrame, spec: DatasetSpec, table: str, allow_future: bool) -> pd.DataFrame:
+def _apply_nan_policy(
+    df: pd.DataFrame, spec: DatasetSpec, table: str, provider: Mapping[str, str]
+) -> pd.DataFrame:
     issues = []
     for c in spec.covariates:
         missing = df[c].isna()
@@ -235,12 +411,13 @@ def _apply_nan_policy(df: pd.DataFrame, spec: DatasetSpec, table: str, allow_fut
         if rule == "reject":
             issues.append(
                 Issue(
-                    table,
+                    provider.get(c, table),
                     c,
                     "no_missing_values",
-                    f"{int(missing.sum())} missing value(s); set data.nan_policy.{c} to zero, ffill "
-                    "or mean to impute",
-                    rows_where(missing),
+                    f"{int(missing.sum())} missing value(s)"
+                    + _where(df, missing, table)
+                    + f"; set data.nan_policy.{c} to zero, ffill or mean to impute",
+                    _input_rows(df, missing),
                 )
             )
         elif rule == "zero":
@@ -254,7 +431,23 @@ def _apply_nan_policy(df: pd.DataFrame, spec: DatasetSpec, table: str, allow_fut
         still = df[c].isna()
         if rule != "reject" and still.any():
             issues.append(
-                Issue(table, c, "no_missing_values", f"nan_policy '{rule}' could not fill every value", rows_where(still))
+                Issue(
+                    provider.get(c, table),
+                    c,
+                    "no_missing_values",
+                    f"nan_policy '{rule}' could not fill every value" + _where(df, still, table),
+                    _input_rows(df, still),
+                )
             )
     raise_if(issues)
     return df
+
+
+def _input_rows(df: pd.DataFrame, mask: pd.Series) -> list[int]:
+    return sorted(int(r) for r in df.loc[mask.to_numpy(), _ROW].dropna())
+
+
+def _where(df: pd.DataFrame, mask: pd.Series, table: str) -> str:
+    gap_rows = int(df.loc[mask.to_numpy(), _ROW].isna().sum())
+    text = f" (rows are '{table}' rows"
+    return text + (f"; {gap_rows} more in filled gap periods)" if gap_rows else ")")

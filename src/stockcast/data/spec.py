@@ -1,9 +1,11 @@
-"""Dataset specification: how one source table maps onto stockcast's canonical schema.
+"""Dataset specification: how source tables map onto stockcast's canonical schema.
 
 A dataset is onboarded by writing ``conf/data/<name>.yaml`` (instantiated into
-:class:`DatasetSpec` by Hydra). The spec names the source file, the source columns that
-play the canonical roles ``item_id``, ``location_id``, ``period`` and ``demand``, and the
-role of every covariate (static / known-future / unknown). No code change is needed.
+:class:`DatasetSpec` by Hydra). The spec names the demand table, the source columns that
+play the canonical roles ``item_id``, ``location_id``, ``period`` and ``demand``, optional
+covariate tables joined onto it (prices, weather, sentiment, events, item attributes...)
+and the role of every covariate (static / known-future / unknown). No code change is needed.
+See ``docs/data.md`` for the full input contract.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ CALENDAR_FEATURES = {
     "day_of_week": lambda p: p.dt.dayofweek.astype(str),
 }
 
+#: Canonical keys a covariate table can be joined on.
+JOIN_KEYS = ("item_id", "location_id", "period")
+
 ROLE_KEYS = (
     "static_categoricals",
     "static_reals",
@@ -45,9 +50,13 @@ class DatasetSpec:
 
     Args:
         name: Short dataset name (used in MLflow tags and run names).
-        source: ``path`` (relative paths resolve against the project root), ``format``
-            (``parquet`` or ``csv``), optional ``read_options`` passed to the pandas reader
-            and ``date_format`` (strftime pattern; ``None`` lets pandas infer).
+        source: The demand table: ``path`` (relative paths resolve against the project root),
+            ``format`` (``parquet`` or ``csv``), optional ``read_options`` passed to the pandas
+            reader and ``date_format`` (strftime pattern; ``None`` lets pandas infer). With a
+            ``generator`` entry (``_target_`` + keyword arguments, e.g.
+            ``stockcast.data.synthetic.generate``) the tables are generated on first use into
+            ``<cache_dir>/<name>-<hash of the generator config>/`` (``cache_dir`` defaults to
+            ``data/generated``) and every relative path resolves against that folder.
         freq: pandas offset alias of the period grid (``MS`` monthly, ``W-MON`` weekly, ``D``).
         columns: canonical name -> source column for ``item_id``, ``location_id``,
             ``period`` and ``demand``. ``location_id`` may be omitted for single-location data.
@@ -70,6 +79,22 @@ class DatasetSpec:
             ``val_periods`` (the periods before them, used for early stopping).
         window: ``max_encoder_length``, ``min_encoder_length`` and ``max_prediction_length``.
         dataset: Extra keyword arguments for ``TimeSeriesDataSet`` (normalizer, scales...).
+        tables: Covariate tables joined onto the demand table, by name. Each entry has the
+            ``path``/``format``/``read_options``/``date_format`` of ``source`` plus
+            ``keys`` (canonical join keys: any non-empty subset of ``item_id``,
+            ``location_id``, ``period``), optional ``columns`` (canonical key -> source
+            column, for keys named differently in this table), optional ``covariates``
+            (list of columns, or mapping source column -> covariate name; default: every
+            role covariate the table has), ``unmatched`` (``reject``: every demand row must
+            find a partner; ``keep``: leave its covariates missing for ``nan_policy``) and
+            ``extra_keys`` (``reject`` or ``ignore`` items/locations absent from demand).
+        price: Which known-future covariates carry the planned price, so that evaluation
+            (price response) and the optimizer (candidate prices) can change it:
+            ``column`` (selling price the model sees), optional ``list_column`` (regular
+            price; candidate prices are fractions of it), ``discount_column`` and
+            ``discount_scale`` (100 for percent, 1 for a fraction) kept consistent.
+        categories: Optional allowed values per categorical column (``item_id``,
+            ``location_id`` or a categorical covariate); other values are rejected.
     """
 
     name: str
@@ -94,8 +119,23 @@ class DatasetSpec:
         }
     )
     dataset: dict[str, Any] = field(default_factory=dict)
+    tables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    categories: dict[str, list[Any]] = field(default_factory=dict)
+    price: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.source, dict) or not self.source.get("path"):
+            raise ValueError(
+                f"data config '{self.name}': source.path is required (the demand table)"
+            )
+        generator = self.source.get("generator")
+        if generator is not None and not (
+            isinstance(generator, dict) and generator.get("_target_")
+        ):
+            raise ValueError(
+                f"data config '{self.name}': source.generator needs a _target_ (e.g. "
+                "stockcast.data.synthetic.generate) and its keyword arguments"
+            )
         for key in ("item_id", "period", "demand"):
             if key not in self.columns:
                 raise ValueError(
@@ -118,6 +158,47 @@ class DatasetSpec:
                     f"data config '{self.name}': nan_policy.{col} must be reject, zero, ffill "
                     f"or mean, not {policy!r}"
                 )
+        for name, tcfg in self.tables.items():
+            self._check_table_config(name, tcfg)
+        for col, allowed in self.categories.items():
+            if not isinstance(allowed, (list, tuple)) or not allowed:
+                raise ValueError(
+                    f"data config '{self.name}': categories.{col} must be a non-empty list"
+                )
+
+    def _check_table_config(self, name: str, tcfg: dict[str, Any]) -> None:
+        where = f"data config '{self.name}': tables.{name}"
+        if name == "demand":
+            raise ValueError(f"{where}: 'demand' is reserved for the demand table (source)")
+        if not isinstance(tcfg, dict) or not tcfg.get("path"):
+            raise ValueError(f"{where}: needs a 'path'")
+        keys = self.table_keys(name)
+        if not keys:
+            raise ValueError(f"{where}: 'keys' must list at least one of {list(JOIN_KEYS)}")
+        bad = [k for k in keys if k not in JOIN_KEYS]
+        if bad:
+            raise ValueError(f"{where}: unknown join key(s) {bad}; choose from {list(JOIN_KEYS)}")
+        if "location_id" in keys and "location_id" not in self.columns:
+            raise ValueError(
+                f"{where}: joins on location_id but the demand table has no location column"
+            )
+        for opt, allowed in (
+            ("unmatched", ("reject", "keep")),
+            ("extra_keys", ("reject", "ignore")),
+        ):
+            value = tcfg.get(opt, allowed[0])
+            if value not in allowed:
+                raise ValueError(f"{where}.{opt} must be one of {list(allowed)}, not {value!r}")
+        covs = tcfg.get("covariates")
+        if covs is not None and not isinstance(covs, (list, tuple, dict)):
+            raise ValueError(f"{where}.covariates must be a list or a mapping")
+        names = list(covs.values()) if isinstance(covs, dict) else list(covs or [])
+        unknown = [c for c in names if c not in self.covariates]
+        if unknown:
+            raise ValueError(
+                f"{where}: covariate(s) {unknown} have no role; list them under "
+                "static_*/known_*/unknown_* first"
+            )
 
     # ------------------------------------------------------------------ roles
     @property
@@ -151,9 +232,43 @@ class DatasetSpec:
     def nan_rule(self, column: str) -> str:
         return self.nan_policy.get(column, self.nan_policy.get("default", "reject"))
 
+    def table_keys(self, name: str) -> list[str]:
+        """Canonical join keys of covariate table ``name``, in canonical order."""
+        tcfg = self.tables[name]
+        named = {*(tcfg.get("keys") or []), *(tcfg.get("columns") or {})}
+        return [k for k in JOIN_KEYS if k in named] + sorted(named - set(JOIN_KEYS))
+
+    def table_columns(self, name: str) -> dict[str, str]:
+        """Canonical join key -> source column of covariate table ``name``."""
+        mapping = dict(self.tables[name].get("columns") or {})
+        return {k: mapping.get(k, k) for k in self.table_keys(name)}
+
+    @property
+    def generator(self) -> dict[str, Any] | None:
+        """The ``source.generator`` config (``_target_`` + kwargs), if the data is generated."""
+        return self.source.get("generator") or None
+
+    def base_dir(self) -> Path:
+        """Folder that relative table paths resolve against.
+
+        The project root, or for generated data ``<cache_dir>/<name>-<config hash>/``.
+        """
+        if self.generator is None:
+            return PROJECT_ROOT
+        from stockcast.data.sources import generated_dir
+
+        return generated_dir(self)
+
+    def resolve_path(self, path: str | Path) -> Path:
+        path = Path(path)
+        return path if path.is_absolute() else self.base_dir() / path
+
     def source_path(self) -> Path:
-        path = Path(self.source["path"])
-        return path if path.is_absolute() else PROJECT_ROOT / path
+        return self.resolve_path(self.source["path"])
+
+    def table_path(self, name: str) -> Path:
+        """Resolved path of covariate table ``name``."""
+        return self.resolve_path(self.tables[name]["path"])
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form (stored with models so prediction reuses the exact mapping)."""
@@ -163,14 +278,40 @@ class DatasetSpec:
 
 
 def read_source(spec: DatasetSpec) -> pd.DataFrame:
-    """Read the raw source table named by ``spec.source`` (no mapping, no checks)."""
-    path = spec.source_path()
+    """Read the raw demand table in its source schema (no mapping).
+
+    A single-table dataset is returned exactly as read. With covariate ``tables`` they are
+    validated and joined on (columns in the demand table's source schema plus the
+    covariates), which is the one-table form :func:`stockcast.data.panel.to_canonical` and
+    the model's prediction input take. Generated data is generated first if absent.
+
+    Raises:
+        DataValidationError: A covariate table is bad or does not join cleanly.
+    """
+    from stockcast.data.sources import join_tables, read_tables
+
+    tables = read_tables(spec)
+    demand = tables.pop("demand")
+    if not spec.tables:
+        return demand
+    joined = join_tables(demand, tables, spec)
+    if joined.issues:
+        from stockcast.errors import DataValidationError
+
+        raise DataValidationError(joined.issues)
+    return joined.frame
+
+
+def read_table(spec: DatasetSpec, path: Path, options: dict[str, Any], table: str) -> pd.DataFrame:
+    """Read one parquet/CSV table described by a ``source``/``tables`` entry."""
     if not path.exists():
-        raise FileNotFoundError(f"data config '{spec.name}': source file {path} does not exist")
-    fmt = spec.source.get("format") or path.suffix.lstrip(".")
-    options = dict(spec.source.get("read_options") or {})
+        raise FileNotFoundError(f"data config '{spec.name}': {table} file {path} does not exist")
+    fmt = options.get("format") or path.suffix.lstrip(".")
+    read_options = dict(options.get("read_options") or {})
     if fmt == "parquet":
-        return pd.read_parquet(path, **options)
+        return pd.read_parquet(path, **read_options)
     if fmt == "csv":
-        return pd.read_csv(path, **options)
-    raise ValueError(f"data config '{spec.name}': unsupported source format {fmt!r} (parquet, csv)")
+        return pd.read_csv(path, **read_options)
+    raise ValueError(
+        f"data config '{spec.name}': {table}: unsupported format {fmt!r} (parquet, csv)"
+    )

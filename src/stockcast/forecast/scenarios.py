@@ -35,7 +35,7 @@ def as_of(panel: pd.DataFrame, spec: DatasetSpec, origin: int, horizon: int) -> 
 
 def price_settings(spec: DatasetSpec) -> dict[str, str | None]:
     """The dataset's price columns: ``column`` (selling price the model sees), optional
-    ``list_column`` (regular price) and ``discount_pct_column`` (kept consistent)."""
+    ``list_column`` (regular price), ``discount_column`` and ``discount_scale``."""
     price = dict(getattr(spec, "price", None) or {})
     if not price.get("column"):
         raise ValueError(
@@ -50,7 +50,8 @@ def price_settings(spec: DatasetSpec) -> dict[str, str | None]:
     return {
         "column": price["column"],
         "list_column": price.get("list_column"),
-        "discount_pct_column": price.get("discount_pct_column"),
+        "discount_column": price.get("discount_column"),
+        "discount_scale": float(price.get("discount_scale", 1.0)),
     }
 
 
@@ -60,7 +61,7 @@ def with_price(
     """Set the planned price of every period after ``origin`` to ``factor`` × list price.
 
     ``factor`` is a scalar or a Series indexed by (item_id, location_id). Without a list
-    price column the factor scales the planned price itself. A discount-percent column, if
+    price column the factor scales the planned price itself. A discount column, if
     declared, is recomputed so the covariates stay consistent.
     """
     cfg = price_settings(spec)
@@ -74,9 +75,10 @@ def with_price(
         f = np.full(len(out), float(factor))
     new_price = out[base_col].to_numpy(dtype=float) * f
     out.loc[future, cfg["column"]] = new_price[future.to_numpy()]
-    if cfg["discount_pct_column"] and cfg["list_column"]:
+    if cfg["discount_column"] and cfg["list_column"]:
         lst = out.loc[future, cfg["list_column"]].to_numpy(dtype=float)
-        out.loc[future, cfg["discount_pct_column"]] = np.where(
-            lst > 0, 100.0 * (1.0 - out.loc[future, cfg["column"]].to_numpy(dtype=float) / lst), 0.0
+        new = out.loc[future, cfg["column"]].to_numpy(dtype=float)
+        out.loc[future, cfg["discount_column"]] = np.where(
+            lst > 0, cfg["discount_scale"] * (1.0 - new / np.where(lst > 0, lst, 1.0)), 0.0
         )
     return out
