@@ -1,0 +1,23 @@
+"""Turn the champion model's quantile forecasts into network decisions.
+
+    python optimize.py [model=models:/stockcast-tft@champion | model=<version>] [optimizer.values.budget=1e6]
+"""
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+import stockcast.config  # noqa: F401  (registers ${project_root:})
+from stockcast.config import model_ref_alias
+from stockcast.optimization.run import run, summary_text
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="optimize")
+def main(cfg: DictConfig) -> None:
+    print(summary_text(run(cfg)))
+
+
+if __name__ == "__main__":
+    sys.argv = model_ref_alias(sys.argv)
+    main()
