@@ -277,24 +277,53 @@ def _champion_gate(cfg, version, tft_table, panel, origins, horizon, split, scal
     elif champ.version == version.version:
         decision.update(promoted=False, reason="already the champion", champion_version=champ.version, champion_score=challenger)
     else:
-        champ_bundle = load_bundle(champ)
-        champ_table, _ = tft_forecast(champ_bundle, panel, origins, horizon, split.test_end)
-        champ_score = forecast_metrics(attach_actuals(champ_table, panel), prefix="test", scale=scale)[metric]
-        wins = better(challenger, champ_score)
-        decision.update(
-            promoted=wins,
-            reason=f"challenger {'beats' if wins else 'does not beat'} champion on {metric}",
-            champion_version=champ.version,
-            champion_score=champ_score,
-        )
+        champ_table, common = _champion_forecast(load_bundle(champ), panel, origins, horizon, split, tft_table)
+        if champ_table is None:
+            decision.update(
+                promoted=False,
+                reason="champion cannot forecast any of the evaluated rows (other series, "
+                "dataset or horizon): not comparable, alias kept",
+                champion_version=champ.version,
+                champion_score=None,
+            )
+        else:
+            challenger = forecast_metrics(common, prefix="test", scale=scale)[metric]
+            champ_score = forecast_metrics(champ_table, prefix="test", scale=scale)[metric]
+            wins = better(challenger, champ_score)
+            decision.update(
+                promoted=wins,
+                reason=f"challenger {'beats' if wins else 'does not beat'} champion on {metric} "
+                f"({len(common)} common forecast rows)",
+                challenger_score=challenger,
+                champion_version=champ.version,
+                champion_score=champ_score,
+            )
     if decision["promoted"] and gate.promote:
         mlflow.MlflowClient().set_registered_model_alias(cfg.model_name, gate.alias, version.version)
     elif decision["promoted"]:
         decision.update(promoted=False, reason=decision["reason"] + " (promotion disabled)")
-    mlflow.log_metrics({f"challenger_{metric}": challenger, **({f"champion_{metric}": float(decision["champion_score"])} if decision["champion_score"] is not None else {})})
+    mlflow.log_metrics({f"challenger_{metric}": float(decision["challenger_score"]), **({f"champion_{metric}": float(decision["champion_score"])} if decision["champion_score"] is not None else {})})
     mlflow.set_tags({"champion.decision": "promoted" if decision["promoted"] else "kept", "champion.reason": str(decision["reason"]), "champion.previous_version": str(decision["champion_version"])})
     mlflow.log_dict({k: (v if not isinstance(v, np.floating) else float(v)) for k, v in decision.items()}, "champion_decision.json")
     return decision
+
+
+def _champion_forecast(bundle, panel, origins, horizon, split, tft_table):
+    """The champion's forecasts of the rows both models can forecast, and the challenger's
+    rows restricted to the same keys (same window, same origins)."""
+    if bundle.series is not None:
+        panel = panel.merge(pd.DataFrame(bundle.series, columns=GROUP_IDS), on=GROUP_IDS)
+    panel = panel[panel["item_id"].isin(bundle.known_items) & panel["location_id"].isin(bundle.known_locations)]
+    h = min(horizon, int(bundle.dataset_parameters["max_prediction_length"]))
+    if panel.empty:
+        return None, None
+    champ = attach_actuals(tft_forecast(bundle, panel, origins, h, split.test_end)[0], panel)
+    keys = [*GROUP_IDS, "period", "forecast_origin"]
+    common = tft_table.merge(champ[keys], on=keys)
+    champ = champ.merge(common[keys], on=keys)
+    if common.empty:
+        return None, None
+    return champ, common
 
 
 def _log_comparison_figure(summary: pd.DataFrame) -> None:
