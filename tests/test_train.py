@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -122,7 +122,7 @@ def test_crash_marks_run_failed_and_registers_nothing(tmp_path, tracking_uri):
     client = mlflow.MlflowClient()
     before = len(client.search_model_versions("name='stockcast-tft'"))
     cfg = compose_config("train", ["experiment=smoke", "model.hidden_size=-1"], tmp_path)
-    with pytest.raises(Exception):
+    with pytest.raises(RuntimeError, match="negative dimension"):
         run(cfg)
     runs = mlflow.search_runs(experiment_names=["stockcast-train"], order_by=["start_time DESC"], max_results=1)
     assert runs.iloc[0]["status"] == "FAILED"

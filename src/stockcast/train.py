@@ -6,7 +6,6 @@ the objects it made so callers (evaluate, continuous learning) can chain on them
 
 from __future__ import annotations
 
-
 import pickle
 import time
 from contextlib import nullcontext

@@ -1,0 +1,23 @@
+"""Replay replenishment policies against the test window's actual demand; print the KPIs.
+
+    python backtest.py [model=models:/stockcast-tft@champion | model=<version>] [experiment=smoke]
+"""
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+import stockcast.config  # noqa: F401  (registers ${project_root:})
+from stockcast.config import model_ref_alias
+from stockcast.simulation.backtest import run, summary_text
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="backtest")
+def main(cfg: DictConfig) -> None:
+    print(summary_text(run(cfg)))
+
+
+if __name__ == "__main__":
+    sys.argv = model_ref_alias(sys.argv)
+    main()
