@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-dev run test lint clean
+.PHONY: install install-dev run backtest test lint clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -17,11 +17,15 @@ install-dev: $(BIN)/python
 	$(BIN)/pip install torch==2.13.0
 	$(BIN)/pip install -e ".[dev]"
 
-## the main job on the bundled Stallion data: train -> evaluate -> optimize -> backtest
+## the main job on the bundled Stallion data: train -> evaluate -> optimize
 run: install
 	$(BIN)/python train.py $(ARGS)
 	$(BIN)/python evaluate.py $(ARGS)
 	$(BIN)/python optimize.py $(ARGS)
+
+## replay the champion's decisions against actual demand (after make run)
+backtest: install
+	$(BIN)/python backtest.py $(ARGS)
 
 ## the test suite (what CI runs)
 test: install-dev
