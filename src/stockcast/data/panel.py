@@ -172,9 +172,9 @@ def to_canonical(
     # period grid ------------------------------------------------------------------------
     valid = df["period"].notna()
     start = df["period"].min() if calendar_start is None else pd.Timestamp(calendar_start)
-    if pd.isna(start):
+    if pd.isna(start) or not valid.any():
         raise_if(issues)
-    grid = pd.date_range(start, max(df["period"].max(), start), freq=spec.freq)
+    grid = pd.date_range(start, max(df.loc[valid, "period"].max(), start), freq=spec.freq)
     time_idx = pd.Series(grid.get_indexer(df["period"]), index=df.index, dtype=float)
     time_idx[time_idx < 0] = np.nan
     off_grid = time_idx.isna() & valid
