@@ -35,7 +35,8 @@ def test_rolling_origins_stay_inside_the_test_window():
 def test_evaluate_compares_tft_with_baselines(smoke_train, tmp_path):
     result, _ = smoke_train
     ev = _evaluate(tmp_path, [f"model_ref={result.model_version}"])
-    assert set(ev.summary.model) == {"tft", "naive", "seasonal_naive", "moving_average"}
+    # the smoke model carries a quantile calibration: it is also scored without it
+    assert set(ev.summary.model) == {"tft", "tft_uncalibrated", "naive", "seasonal_naive", "moving_average"}
     # every model is scored on exactly the same rows
     keys = {name: set(map(tuple, t[["item_id", "location_id", "period", "forecast_origin"]].astype(str).to_numpy())) for name, t in ev.forecasts.items()}
     assert len({frozenset(k) for k in keys.values()}) == 1
@@ -53,6 +54,9 @@ def test_evaluate_compares_tft_with_baselines(smoke_train, tmp_path):
     arts = {a.path for d in ("summary", "interpretation", "calibration", "forecasts") for a in client.list_artifacts(ev.run_id, d)}
     for expected in ("summary/comparison.md", "summary/comparison.csv", "summary/comparison.png", "calibration/tft_reliability.png", "interpretation/variable_importance.csv", "interpretation/attention.png", "forecasts/fan_worst.png"):
         assert expected in arts, expected
+    own = ev.forecasts["tft_uncalibrated"]
+    assert np.array_equal(tft["q0.5"].to_numpy(), own["q0.5"].to_numpy())
+    assert not np.allclose(tft[["q0.1", "q0.9"]].to_numpy(), own[["q0.1", "q0.9"]].to_numpy())
     imp = ev.importance
     assert set(imp.role) == {"static", "encoder", "decoder"}
     assert np.allclose(imp.groupby("role").importance.sum(), 1.0)

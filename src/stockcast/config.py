@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from stockcast import PROJECT_ROOT
+
+CONF_DIR = PROJECT_ROOT / "conf"
 
 
 def register_resolvers() -> None:
@@ -20,6 +22,23 @@ def model_ref_alias(argv: list[str]) -> list[str]:
     ``model=3`` as a group choice; these tasks keep the reference in ``model_ref``.
     """
     return [("model_ref=" + a[len("model=") :]) if a.startswith("model=") else a for a in argv]
+
+
+def compose_task(config_name: str, overrides: list[str]) -> DictConfig:
+    """Compose ``conf/<config_name>.yaml`` with overrides, from inside or outside a Hydra app.
+
+    Jobs that chain tasks (the continuous-learning demo trains from an evaluate job) use
+    this so every task is configured exactly as its own entry point would configure it.
+    ``${hydra:...}`` interpolations resolve against the running app when there is one: pass
+    ``paths.output_dir=...`` to place the task's outputs.
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    if GlobalHydra.instance().is_initialized():
+        return compose(config_name=config_name, overrides=list(overrides))
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name=config_name, overrides=list(overrides))
 
 
 register_resolvers()

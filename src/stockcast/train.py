@@ -6,6 +6,7 @@ the objects it made so callers (evaluate, continuous learning) can chain on them
 
 from __future__ import annotations
 
+import functools
 import pickle
 import time
 from contextlib import nullcontext
@@ -18,6 +19,7 @@ import pandas as pd
 from hydra.utils import instantiate
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.callbacks import ModelCheckpoint
+from mlflow.entities.model_registry import ModelVersion
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.types.schema import AnyType, ColSpec, Schema
 from omegaconf import DictConfig
@@ -27,12 +29,34 @@ import stockcast
 from stockcast.data.panel import load_panel
 from stockcast.data.spec import GROUP_IDS, TIME_IDX, DatasetSpec
 from stockcast.data.spec import read_source as read_raw
-from stockcast.evaluation.metrics import forecast_metrics, mase_scale, metrics_by_horizon
+from stockcast.evaluation.metrics import mase_scale, metrics_by_horizon
+from stockcast.forecast.calibration import QuantileCalibration, calibrate_bundle, calibrated_metrics
 from stockcast.forecast.dataset import TimeSplit, training_dataset, window_dataset
-from stockcast.forecast.interpret import attention_profile, interpretation, variable_importance
-from stockcast.forecast.predict import attach_actuals, raw_predictions, to_forecast_table
+from stockcast.forecast.interpret import (
+    attention_profile,
+    donor_windows,
+    interpretation,
+    permutation_importance,
+    price_group,
+    variable_importance,
+)
+from stockcast.forecast.predict import attach_actuals
 from stockcast.forecast.pyfunc import ForecastBundle, TFTPyfunc, example_input, load_checkpoint
-from stockcast.plots.forecast import attention_chart, fan_chart, importance_chart, pick_series
+from stockcast.forecast.refit import (
+    LearningRateRecorder,
+    best_epochs,
+    learning_rate_schedule,
+    refit,
+)
+from stockcast.forecast.scenarios import as_of
+from stockcast.forecast.warm_start import warm_start
+from stockcast.plots.forecast import (
+    attention_chart,
+    fan_chart,
+    importance_chart,
+    permutation_chart,
+    pick_series,
+)
 from stockcast.tracking.mlflow_utils import (
     log_config,
     log_fingerprint,
@@ -41,6 +65,7 @@ from stockcast.tracking.mlflow_utils import (
     setup_tracking,
     tracked_run,
 )
+from stockcast.tracking.registry import load_bundle, resolve_model
 
 RUN_ID_FILE = "mlflow_run_id"
 DATASET_PARAMS_FILE = "dataset_parameters.pkl"
@@ -56,6 +81,7 @@ class TrainResult:
     model_version: str | None = None
     forecast: pd.DataFrame | None = None
     importance: pd.DataFrame | None = None
+    permutation_importance: pd.DataFrame | None = None
     best_checkpoint: str | None = None
     output_dir: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
@@ -84,12 +110,18 @@ def run(cfg: DictConfig) -> TrainResult:
 
     resume_run = _run_to_resume(cfg.get("ckpt_path"))
     context = nullcontext()
+    setup_tracking()
+    init = _init_from(cfg)
     if is_rank_zero():
-        setup_tracking()
         context = tracked_run(
             cfg.logger.experiment_name,
             run_name=cfg.get("run_name") or f"{spec.name}-{output_dir.name}",
-            tags={"stockcast.task": "train", "stockcast.dataset": spec.name, **dict(cfg.get("tags") or {})},
+            tags={
+                "stockcast.task": "train",
+                "stockcast.dataset": spec.name,
+                **({"stockcast.init_from": f"{init[0].name}/{init[0].version}"} if init else {}),
+                **dict(cfg.get("tags") or {}),
+            },
             run_id=resume_run,
             parent_run_id=None if resume_run else _sweep_parent(),
         )
@@ -101,7 +133,18 @@ def run(cfg: DictConfig) -> TrainResult:
                 log_config(cfg)
                 log_fingerprint(panel)
                 mlflow.log_params({f"split.{k}": v for k, v in split.as_dict().items()})
-        return _train(cfg, spec, panel, split, output_dir, run_id)
+        return _train(cfg, spec, panel, split, output_dir, run_id, init[1] if init else None)
+
+
+def _init_from(cfg: DictConfig) -> tuple[ModelVersion, ForecastBundle] | None:
+    """The registered model named by ``cfg.init_from`` (warm start), or None."""
+    ref = cfg.get("init_from")
+    if not ref:
+        return None
+    if cfg.get("ckpt_path"):
+        raise ValueError("init_from and ckpt_path exclude each other: resume OR warm-start")
+    version = resolve_model(ref, cfg.model_name)
+    return version, load_bundle(version)
 
 
 def _train(
@@ -111,12 +154,12 @@ def _train(
     split: TimeSplit,
     output_dir: Path,
     run_id: str | None,
+    init: ForecastBundle | None = None,
 ) -> TrainResult:
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     training = _shared_training_dataset(panel, spec, split, output_dir)
     validation = window_dataset(training, panel, split.val_start, split.val_end)
-    test = window_dataset(training, panel, split.test_start, split.test_end)
     loader = cfg.loader
     train_dl = training.to_dataloader(
         train=True,
@@ -130,8 +173,17 @@ def _train(
     )
     timings["dataset_s"] = time.perf_counter() - t0
 
-    model = instantiate(cfg.model)(training)
+    if init is None:
+        model = instantiate(cfg.model)(training)
+    else:
+        model, report = warm_start(instantiate(cfg.model), training, init.model, init.dataset_parameters)
+        if run_id:
+            mlflow.log_params({f"warm_start.{k}": v for k, v in report.architecture.items()})
+            mlflow.log_metrics(report.metrics())
+            mlflow.log_dict(report.as_dict(), "warm_start.json")
     callbacks = [instantiate(c) for c in (cfg.callbacks or {}).values()]
+    lr_record = LearningRateRecorder()  # replayed by the final refit (cfg.refit)
+    callbacks.append(lr_record)
     logger = instantiate(cfg.logger.lightning, run_id=run_id)
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
     t0 = time.perf_counter()
@@ -148,29 +200,22 @@ def _train(
         trainer.save_checkpoint(best_path)
     best = load_checkpoint(best_path)
 
-    t0 = time.perf_counter()
-    metrics: dict[str, float] = {}
     history = panel[panel[TIME_IDX] <= split.val_end]
-    tables = {}
-    for name, ds, hist in (("val", validation, panel[panel[TIME_IDX] <= split.train_end]), ("test", test, history)):
-        pred = raw_predictions(best, ds, accelerator="cpu")
-        table = attach_actuals(
-            to_forecast_table(best, pred, calendar_start=panel["period"].min(), freq=spec.freq), panel
-        )
-        metrics.update(forecast_metrics(table, prefix=name, scale=mase_scale(hist)))
-        tables[name] = (table, pred)
-    test_table, test_pred = tables["test"]
-    timings["test_predict_s"] = time.perf_counter() - t0
+    served = _calibrate_refit_test(cfg, spec, panel, split, output_dir, best, best_path, training, init, lr_record, timings)
+    best, training, best_path, calibration = served.model, served.training, served.checkpoint, served.calibration
+    metrics, test_table, test_pred = served.metrics, served.test_table, served.test_pred
     metrics["best_val_loss"] = float(checkpoint.best_model_score) if checkpoint and checkpoint.best_model_score is not None else float("nan")
     metrics["epochs_trained"] = float(trainer.current_epoch)
 
     interp = interpretation(best, test_pred)
     importance = variable_importance(best, interp)
+    permutation = _permutation_importance(cfg, spec, panel, split, best, training, timings)
     result = TrainResult(
         run_id=run_id,
         metrics=metrics,
         forecast=test_table,
         importance=importance,
+        permutation_importance=permutation,
         best_checkpoint=best_path,
         output_dir=str(output_dir),
         timings=timings,
@@ -185,15 +230,41 @@ def _train(
         mlflow.log_metrics({"test_mae_by_horizon": row["test_mae"], "test_pinball_by_horizon": row["test_pinball"]}, step=int(row["horizon"]))
     log_table(by_h, "metrics/test_metrics_by_horizon.csv")
     log_table(importance, "interpretation/variable_importance.csv")
+    if permutation is not None:
+        log_table(permutation, "interpretation/permutation_importance.csv")
     mlflow.log_text(test_table.to_csv(index=False), "forecasts/test_forecast.csv")
-    _log_figures(best, interp, importance, panel, test_table, spec)
+    _log_figures(best, interp, importance, panel, test_table, spec, permutation)
     mlflow.log_artifact(best_path, "checkpoints")
 
     if cfg.get("register_model", True):
         result.model_uri, result.model_version = _log_and_register(
-            cfg, spec, best, training, best_path, panel, output_dir, metrics
+            cfg, spec, best, training, best_path, panel, output_dir, metrics, calibration
         )
     return result
+
+
+#: Permutation importance logged by every training run (override any key with
+#: ``+permutation_importance.<key>=...``; ``enabled: false`` skips it).
+PERMUTATION_DEFAULTS = {"enabled": True, "n_repeats": 3, "max_samples": 256, "max_donors": 2048}
+
+
+def _permutation_importance(cfg, spec, panel, split, model, training, timings) -> pd.DataFrame | None:
+    """Permutation importance of the served model on the test window, each variable's path
+    replaced by that of a random training window (``stockcast.forecast.interpret``)."""
+    settings = {**PERMUTATION_DEFAULTS, **dict(cfg.get("permutation_importance") or {})}
+    if not settings.pop("enabled"):
+        return None
+    t0 = time.perf_counter()
+    table = permutation_importance(
+        model,
+        window_dataset(training, panel, split.test_start, split.test_end),
+        donors=donor_windows(training, panel[panel[TIME_IDX] <= split.train_end]),
+        groups=price_group(spec),
+        seed=int(cfg.seed),
+        **settings,
+    )
+    timings["permutation_importance_s"] = time.perf_counter() - t0
+    return table
 
 
 def _shared_training_dataset(
@@ -216,7 +287,7 @@ def _shared_training_dataset(
     return training
 
 
-def _log_figures(model, interp, importance, panel, table, spec) -> None:
+def _log_figures(model, interp, importance, panel, table, spec, permutation=None) -> None:
     import matplotlib.pyplot as plt
 
     figures = {
@@ -225,6 +296,10 @@ def _log_figures(model, interp, importance, panel, table, spec) -> None:
             attention_profile(interp, int(spec.window["max_encoder_length"]))
         ),
     }
+    if permutation is not None:
+        figures["interpretation/permutation_importance.png"] = permutation_chart(
+            permutation, title="Permutation importance, test window"
+        )
     for group, series in pick_series(table).items():
         figures[f"forecasts/fan_{group}.png"] = fan_chart(
             panel, table, series, title=f"Test-window forecasts: {group} series"
@@ -234,9 +309,9 @@ def _log_figures(model, interp, importance, panel, table, spec) -> None:
         plt.close(fig)
 
 
-def _log_and_register(cfg, spec, model, training, checkpoint, panel, output_dir, metrics):
+def _log_and_register(cfg, spec, model, training, checkpoint, panel, output_dir, metrics, calibration=None):
     series = panel[GROUP_IDS].drop_duplicates().to_numpy().tolist()
-    bundle = ForecastBundle(model, training.get_parameters(), spec, panel["period"].min(), series)
+    bundle = ForecastBundle(model, training.get_parameters(), spec, panel["period"].min(), series, calibration)
     artifacts = bundle.save(output_dir / "model_artifacts", Path(checkpoint))
     raw = read_raw(spec)
     keys = panel[GROUP_IDS].drop_duplicates()
@@ -258,6 +333,8 @@ def _log_and_register(cfg, spec, model, training, checkpoint, panel, output_dir,
         tags={
             "run_id": mlflow.active_run().info.run_id,
             "dataset": spec.name,
+            # last period of the data it was trained and tested on: the monitor checks after it
+            "data_end": str(pd.Timestamp(panel["period"].max()).date()),
             **{k: f"{v:.6g}" for k, v in metrics.items() if k.startswith("test_")},
         },
     )
@@ -304,6 +381,75 @@ def _sweep_parent() -> str | None:
     return multirun_parent_id(hc.sweep.dir)
 
 
+@dataclass
+class _Served:
+    """The model a training run registers, with its calibration and test-window scores."""
+
+    model: object
+    training: TimeSeriesDataSet
+    checkpoint: str
+    calibration: QuantileCalibration | None
+    metrics: dict[str, float]
+    test_table: pd.DataFrame
+    test_pred: object
 
 
+def _calibrate_refit_test(cfg, spec, panel, split, output_dir, best, best_path, training, init, lr_record, timings) -> _Served:
+    """Calibrate on the validation window, optionally refit on train + validation, then score
+    the served model on the test window exactly as it serves (``ForecastBundle.forecast``
+    from each full-horizon origin, seeing nothing after the origin but known covariates).
 
+    ``val_*`` metrics are the early-stopped model's validation forecasts (the calibration's
+    own fitting data); ``test_*`` are the served, calibrated quantiles and
+    ``{val,test}_uncalibrated_*`` the model's own (see :mod:`stockcast.forecast.calibration`).
+    """
+    t0 = time.perf_counter()
+    series = panel[GROUP_IDS].drop_duplicates().to_numpy().tolist()
+    start = panel["period"].min()
+    bundle = ForecastBundle(best, training.get_parameters(), spec, start, series)
+    calibration, val_table = calibrate_bundle(bundle, panel, split.val_start, split.val_end, cfg.get("calibration"))
+    train_scale = mase_scale(panel[panel[TIME_IDX] <= split.train_end])
+    metrics, _ = calibrated_metrics(val_table, calibration, panel, prefix="val", scale=train_scale)
+    timings["calibration_s"] = time.perf_counter() - t0
+
+    model, served_training, checkpoint = best, training, best_path
+    refit_cfg = cfg.get("refit") or {}
+    if refit_cfg.get("enabled"):
+        t0 = time.perf_counter()
+        epochs = int(refit_cfg.get("epochs") or best_epochs(best_path))
+        # replay the early-stopped run's learning rates: no plateau to watch without held-out data
+        schedule = learning_rate_schedule(lr_record.by_epoch, epochs, float(cfg.model.learning_rate))
+        factory = functools.partial(instantiate(cfg.model), learning_rate=schedule)
+        if init is None:
+            build = factory
+        else:
+            def build(ds):
+                return warm_start(factory, ds, init.model, init.dataset_parameters)[0]
+        checkpoint = str(output_dir / "checkpoints" / "refit.ckpt")
+        # one device: under DDP the other ranks have returned by now
+        trainer_factory = functools.partial(instantiate, cfg.trainer, devices=1, strategy="auto", num_nodes=1)
+        model, served_training = refit(
+            build, trainer_factory, panel, spec, split.val_end, epochs, dict(cfg.loader), Path(checkpoint)
+        )
+        metrics["refit_epochs"] = float(epochs)
+        timings["refit_s"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    bundle = ForecastBundle(model, served_training.get_parameters(), spec, start, series)  # uncalibrated
+    horizon = int(spec.window["max_prediction_length"])
+    origins = list(range(split.test_start - 1, split.test_end - horizon + 1)) or [split.test_start - 1]
+    tables, test_pred = [], None
+    for origin in origins:
+        h = min(horizon, split.test_end - origin)
+        table, raw = bundle.forecast(as_of(panel, spec, origin, h), h, return_raw=True)
+        tables.append(table)
+        test_pred = raw if test_pred is None else test_pred
+    test_raw = attach_actuals(pd.concat(tables, ignore_index=True), panel)
+    test_metrics, test_table = calibrated_metrics(
+        test_raw, calibration, panel, prefix="test", scale=mase_scale(panel[panel[TIME_IDX] <= split.val_end])
+    )
+    metrics.update(test_metrics)
+    timings["test_predict_s"] = time.perf_counter() - t0
+    if calibration is not None and mlflow.active_run() is not None:
+        mlflow.log_dict(calibration.to_dict(), "calibration/calibration.json")
+    return _Served(model, served_training, checkpoint, calibration, metrics, test_table, test_pred)

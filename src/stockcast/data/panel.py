@@ -50,10 +50,32 @@ DEMAND_SCHEMA = pa.DataFrameSchema(
 
 
 def load_panel(spec: DatasetSpec) -> pd.DataFrame:
-    """Read the dataset's tables (generating them if configured) -> validated canonical panel."""
+    """Read the dataset's tables (generating them if configured) -> validated canonical panel.
+
+    With ``spec.until`` set, periods after it are dropped (the data as known at that date).
+
+    Raises:
+        DataValidationError: Invalid input, or no period on or before ``spec.until``.
+    """
     tables = read_tables(spec)
     demand = tables.pop(DEMAND_TABLE)
-    return to_canonical(demand, spec, tables=tables if spec.tables else None)
+    panel = to_canonical(demand, spec, tables=tables if spec.tables else None)
+    if spec.until is not None:
+        keep = panel["period"] <= pd.Timestamp(spec.until)
+        if not keep.any():
+            raise_if(
+                [
+                    Issue(
+                        DEMAND_TABLE,
+                        spec.columns["period"],
+                        "until",
+                        f"no period on or before data.until={spec.until} "
+                        f"(first period {panel['period'].min().date()})",
+                    )
+                ]
+            )
+        panel = panel[keep].reset_index(drop=True)
+    return panel
 
 
 def to_canonical(

@@ -95,6 +95,10 @@ class DatasetSpec:
             ``discount_scale`` (100 for percent, 1 for a fraction) kept consistent.
         categories: Optional allowed values per categorical column (``item_id``,
             ``location_id`` or a categorical covariate); other values are rejected.
+        until: Last period to use (``YYYY-MM-DD``): the data as it was known then. Rows
+            after it are dropped after validation, so replays and continuous-learning runs
+            (``data.until=...``) see exactly what a job at that date would have seen.
+            ``None`` = everything in the source.
     """
 
     name: str
@@ -122,6 +126,7 @@ class DatasetSpec:
     tables: dict[str, dict[str, Any]] = field(default_factory=dict)
     categories: dict[str, list[Any]] = field(default_factory=dict)
     price: dict[str, Any] = field(default_factory=dict)
+    until: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.source, dict) or not self.source.get("path"):
@@ -158,6 +163,13 @@ class DatasetSpec:
                     f"data config '{self.name}': nan_policy.{col} must be reject, zero, ffill "
                     f"or mean, not {policy!r}"
                 )
+        if self.until is not None:
+            try:
+                self.until = str(pd.Timestamp(str(self.until)).date())
+            except ValueError as err:
+                raise ValueError(
+                    f"data config '{self.name}': until={self.until!r} is not a date (YYYY-MM-DD)"
+                ) from err
         for name, tcfg in self.tables.items():
             self._check_table_config(name, tcfg)
         for col, allowed in self.categories.items():

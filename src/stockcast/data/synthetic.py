@@ -26,6 +26,15 @@ Demand model (item ``i`` in store ``s``, period ``t`` starting on date ``d_t``):
 noise (effect 0) for variable-importance checks. Intermittent items have a mean of well
 under one unit per week and a Poisson or strongly over-dispersed distribution.
 
+``regime_change`` injects a structural break from one period on, for drift and
+continuous-learning demos (recorded in the manifest's ``params``):
+
+* ``level``: every mean is multiplied by ``size`` (a competitor opens, a channel closes);
+  no covariate explains it;
+* ``sentiment``: the sentiment index jumps by ``size`` (its own standard deviations) and
+  stays there; demand follows ``sentiment_lag`` periods later through ``sentiment_effect``;
+* ``elasticity``: every item's price elasticity is multiplied by ``size``.
+
 Everything is vectorized over (series, period) arrays: 10,000 item-locations x 3 years
 weekly take seconds (see ``benchmarks/synthetic_throughput.py``).
 """
@@ -44,7 +53,10 @@ import pandas as pd
 from scipy import special
 
 #: Bump when the generated data changes for the same arguments (invalidates cached copies).
-GENERATOR_VERSION = 1
+#: 2: stronger sentiment and temperature effects, larger weather anomalies and more varied
+#: regional climates, so the drivers the truth calls strong are learnable by a small TFT
+#: (tests/test_synthetic_importance.py).
+GENERATOR_VERSION = 2
 
 #: Quantile levels of the true demand distribution written to ``truth_demand``
 #: (the TFT's default quantiles, so forecasts can be scored level by level).
@@ -55,12 +67,14 @@ REGIONS = ("north", "south", "east", "west", "central", "coast", "mountain", "va
 #: Per category: mean yearly amplitude (log), peak day of year, temperature effect per deg C,
 #: day-of-week profile (Mon..Sun, log; daily grids only).
 _CATEGORY = {
-    "beverages": (0.30, 195, 0.030, (-0.10, -0.10, -0.05, 0.0, 0.08, 0.12, 0.05)),
-    "snacks": (0.15, 355, 0.008, (-0.08, -0.08, -0.05, 0.0, 0.06, 0.10, 0.05)),
-    "dairy": (0.08, 40, 0.010, (0.02, 0.0, 0.0, 0.0, 0.02, 0.0, -0.04)),
+    "beverages": (0.30, 195, 0.060, (-0.10, -0.10, -0.05, 0.0, 0.08, 0.12, 0.05)),
+    "snacks": (0.15, 355, 0.020, (-0.08, -0.08, -0.05, 0.0, 0.06, 0.10, 0.05)),
+    "dairy": (0.08, 40, 0.040, (0.02, 0.0, 0.0, 0.0, 0.02, 0.0, -0.04)),
     "household": (0.05, 80, 0.0, (0.05, 0.0, 0.0, 0.0, 0.0, 0.0, -0.05)),
 }
 TEMPERATURE_REF = 15.0
+#: Standard deviation (deg C) of the regional weekly weather anomaly (AR(1), phi 0.6).
+WEATHER_ANOMALY_SD = 3.0
 PACK_SIZES = (1, 2, 4, 6, 12)
 PACK_EFFECT = -0.3  # log-demand per log pack size
 STORE_SIZE_EFFECT = 1.0  # log-demand per log store size
@@ -330,6 +344,7 @@ def generate(
     sentiment_lag: int = 2,
     forecast_error_sd: float = 1.5,
     quantiles: Sequence[float] | None = QUANTILES,
+    regime_change: dict[str, Any] | None = None,
 ) -> SyntheticData:
     """Generate a seeded synthetic network, its demand history and the ground truth.
 
@@ -348,6 +363,11 @@ def generate(
         sentiment_lag: Periods by which the sentiment index leads demand.
         forecast_error_sd: Standard deviation (deg C) of the weather forecast error.
         quantiles: Levels of the true quantiles in ``truth_demand`` (``None``: skip them).
+        regime_change: Optional structural break ``{kind, period, size}``: ``kind`` is
+            ``level``, ``sentiment`` or ``elasticity`` (see the module docstring),
+            ``period`` the index of the first affected period (negative counts from the
+            end of the history) and ``size`` the multiplier (level, elasticity) or the
+            jump in standard deviations (sentiment).
 
     Returns:
         The tables (:class:`SyntheticData`).
@@ -371,6 +391,9 @@ def generate(
         "quantiles": list(quantiles) if quantiles is not None else None,
         "version": GENERATOR_VERSION,
     }
+    shock = _regime_change(regime_change, periods)
+    if shock is not None:
+        params["regime_change"] = dict(shock)
     if n_items < 1 or n_stores < 1 or n_dcs < 1:
         raise ValueError("n_items, n_stores and n_dcs must be >= 1")
     if n_dcs > n_stores:
@@ -424,7 +447,7 @@ def generate(
     peak = cat_peak[category] + r_item.normal(0, 15, n_items)
     hol_effect = r_item.uniform(0.1, 0.5, n_items)
     temp_effect = cat_temp[category] * r_item.uniform(0.5, 1.5, n_items)
-    sent_effect = r_item.uniform(0.08, 0.2, n_items)
+    sent_effect = r_item.uniform(0.15, 0.35, n_items)
     market_effect = r_item.uniform(0.03, 0.12, n_items)
     weekly_base = np.where(
         intermittent,
@@ -448,8 +471,9 @@ def generate(
     )
     store_size = np.round(np.exp(r_store.normal(0, 0.35, n_stores)), 2)
     price_level = r_store.uniform(0.95, 1.05, n_stores)
-    clim_mean = r_store.uniform(6, 18, n_dcs)[store_dc] + r_store.normal(0, 0.7, n_stores)
-    clim_amp = r_store.uniform(6, 12, n_dcs)[store_dc]
+    # regions from cold continental to mild maritime: annual mean and seasonal amplitude (deg C)
+    clim_mean = r_store.uniform(4, 20, n_dcs)[store_dc] + r_store.normal(0, 0.7, n_stores)
+    clim_amp = r_store.uniform(4, 16, n_dcs)[store_dc]
 
     # series (item-major: s = i * n_stores + j) -------------------------------------------------
     S = n_items * n_stores
@@ -479,7 +503,7 @@ def generate(
     price = np.round(regular * (1 - discount), 2).clip(0.01)
 
     # weather: true temperature per store, noisy forecast -----------------------------------
-    anomaly = _ar1(r_weather, (n_dcs, T), 0.6)[store_dc] * 2.0 + r_weather.normal(
+    anomaly = _ar1(r_weather, (n_dcs, T), 0.6)[store_dc] * WEATHER_ANOMALY_SD + r_weather.normal(
         0, 0.5, (n_stores, T)
     )
     temperature = np.round(
@@ -492,6 +516,9 @@ def generate(
 
     # sentiment (leads demand), market index, noise ------------------------------------------
     sentiment_full = np.round(_ar1(r_sent, (n_items, T + sentiment_lag), SENTIMENT_AR), 3)
+    if shock is not None and shock["kind"] == "sentiment":
+        # column c holds the sentiment observed at period c - lag, which drives period c
+        sentiment_full[:, shock["period"] :] += shock["size"]
     sentiment_driver = sentiment_full[:, :T]  # value at t - lag drives period t
     walk = np.cumsum(r_market.normal(0, 0.15, T)) + 0.5 * np.sin(2 * np.pi * years / 3.5)
     hist = walk[:periods]
@@ -516,6 +543,15 @@ def generate(
         + promo_lift[item_of][:, None] * promo
         + temp_effect[item_of][:, None] * (temperature[store_of] - TEMPERATURE_REF)
     )
+    if shock is not None and shock["kind"] == "elasticity":
+        after = (np.arange(T) >= shock["period"])[None, :]
+        log_mean += np.where(after, shock["size"] - 1.0, 0.0) * (
+            elasticity[item_of][:, None] * np.log(price / ref_price[item_of][:, None])
+        )
+    if shock is not None and shock["kind"] == "level":
+        log_mean[:, shock["period"] :] += math.log(shock["size"])
+    if shock is not None:
+        params["regime_change"]["date"] = str(dates[shock["period"]].date())
     mean = np.exp(log_mean)
     size = size_item[item_of]
     finite = np.isfinite(size)
@@ -683,6 +719,30 @@ def generate(
         },
         params=params,
     )
+
+
+def _regime_change(cfg: dict[str, Any] | None, periods: int) -> dict[str, Any] | None:
+    """Validated ``regime_change`` argument with ``period`` as a non-negative index."""
+    if not cfg:
+        return None
+    kinds = ("level", "sentiment", "elasticity")
+    kind = cfg.get("kind")
+    if kind not in kinds:
+        raise ValueError(f"regime_change.kind must be one of {list(kinds)}, not {kind!r}")
+    unknown = set(cfg) - {"kind", "period", "size"}
+    if unknown:
+        raise ValueError(f"regime_change: unknown key(s) {sorted(unknown)} (kind, period, size)")
+    period = int(cfg.get("period", -1))
+    period = periods + period if period < 0 else period
+    if not 0 < period < periods:
+        raise ValueError(
+            f"regime_change.period must fall inside the history (1..{periods - 1} or "
+            f"-{periods - 1}..-1), got {cfg.get('period')}"
+        )
+    size = float(cfg.get("size", 1.0))
+    if kind in ("level", "elasticity") and size <= 0:
+        raise ValueError(f"regime_change.size must be > 0 for kind {kind!r}, got {size}")
+    return {"kind": kind, "period": period, "size": size}
 
 
 def _effects_table(

@@ -7,7 +7,8 @@
 2. forecasts the test window from rolling origins, each seeing nothing after its origin
    except known-future covariates (:func:`stockcast.forecast.scenarios.as_of`);
 3. runs every baseline on the same origins and scores all models with the same metrics
-   (:func:`stockcast.evaluation.metrics.forecast_metrics`), one MLflow child run each;
+   (:func:`stockcast.evaluation.metrics.forecast_metrics`), one MLflow child run each (a
+   model that carries a quantile calibration is also scored without it, ``tft_uncalibrated``);
 4. logs interpretation (variable importance, attention, price partial dependence),
    calibration and fan charts, and a comparison table on the parent run;
 5. moves the ``champion`` alias only if the model beats the current champion on the
@@ -23,8 +24,6 @@ import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
 import pandas as pd
-from mlflow.entities.model_registry import ModelVersion
-from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig
 
 from stockcast.data.panel import load_panel
@@ -56,6 +55,7 @@ from stockcast.tracking.mlflow_utils import (
     setup_tracking,
     tracked_run,
 )
+from stockcast.tracking.registry import current_champion, load_bundle, resolve_model  # noqa: F401
 from stockcast.train import select_series
 
 TFT = "tft"
@@ -75,51 +75,6 @@ class EvalResult:
     price_response: pd.DataFrame | None = None
 
 
-# ---------------------------------------------------------------------------- model lookup
-def resolve_model(ref: str | int | None, name: str) -> ModelVersion:
-    """Find the registered model version a user referred to.
-
-    Args:
-        ref: ``models:/<name>@<alias>``, ``models:/<name>/<version>``, a version number, a
-            training run id, or ``None``/``latest`` for the newest version.
-        name: Registered model name used when ``ref`` does not carry one.
-    """
-    client = mlflow.MlflowClient()
-    ref = None if ref is None else str(ref)
-    if ref is None or ref == "latest":
-        versions = client.search_model_versions(f"name='{name}'")
-        if not versions:
-            raise LookupError(f"registered model '{name}' has no versions: run train.py first")
-        return max(versions, key=lambda v: int(v.version))
-    if ref.startswith("models:/"):
-        body = ref[len("models:/") :]
-        if "@" in body:
-            model, alias = body.split("@", 1)
-            return client.get_model_version_by_alias(model, alias)
-        model, _, version = body.partition("/")
-        return client.get_model_version(model, version)
-    if ref.isdigit():
-        return client.get_model_version(name, ref)
-    versions = client.search_model_versions(f"name='{name}' and run_id='{ref}'")
-    if not versions:
-        versions = [v for v in client.search_model_versions(f"name='{name}'") if v.tags.get("run_id") == ref]
-    if not versions:
-        raise LookupError(f"no version of '{name}' was trained by run {ref}")
-    return max(versions, key=lambda v: int(v.version))
-
-
-def load_bundle(version: ModelVersion) -> ForecastBundle:
-    model = mlflow.pyfunc.load_model(f"models:/{version.name}/{version.version}")
-    return model.unwrap_python_model().bundle
-
-
-def current_champion(name: str, alias: str) -> ModelVersion | None:
-    try:
-        return mlflow.MlflowClient().get_model_version_by_alias(name, alias)
-    except MlflowException:
-        return None
-
-
 # ---------------------------------------------------------------------------- forecasting
 def rolling_origins(split: TimeSplit, horizon: int, n_origins: int, stride: int) -> list[int]:
     """Origins inside the test window: the first sees everything before it, later ones
@@ -129,13 +84,24 @@ def rolling_origins(split: TimeSplit, horizon: int, n_origins: int, stride: int)
 
 
 def tft_forecast(
-    bundle: ForecastBundle, panel: pd.DataFrame, origins: list[int], horizon: int, end: int
+    bundle: ForecastBundle,
+    panel: pd.DataFrame,
+    origins: list[int],
+    horizon: int,
+    end: int,
+    *,
+    calibrated: bool = True,
 ) -> tuple[pd.DataFrame, object]:
-    """TFT forecasts from each origin (horizon truncated at ``end``); raw output of the first."""
+    """TFT forecasts from each origin (horizon truncated at ``end``); raw output of the first.
+
+    ``calibrated=False`` gives the model's own quantiles when the bundle carries a calibration.
+    """
     tables, first_raw = [], None
     for origin in origins:
         h = min(horizon, end - origin)
-        table, raw = bundle.forecast(as_of(panel, bundle.spec, origin, h), h, return_raw=True)
+        table, raw = bundle.forecast(
+            as_of(panel, bundle.spec, origin, h), h, return_raw=True, calibrated=calibrated
+        )
         tables.append(table)
         first_raw = first_raw if first_raw is not None else raw
     return pd.concat(tables, ignore_index=True), first_raw
@@ -195,6 +161,11 @@ def run(cfg: DictConfig) -> EvalResult:
         tft_table, raw = tft_forecast(bundle, panel, origins, horizon, split.test_end)
         forecasts[TFT] = attach_actuals(tft_table, panel)
         timings[TFT] = time.perf_counter() - t0
+        if bundle.calibration is not None:  # the model's own quantiles, side by side
+            t0 = time.perf_counter()
+            own, _ = tft_forecast(bundle, panel, origins, horizon, split.test_end, calibrated=False)
+            forecasts[f"{TFT}_uncalibrated"] = attach_actuals(own, panel)
+            timings[f"{TFT}_uncalibrated"] = time.perf_counter() - t0
         for baseline in make_baselines(cfg.baselines):
             t0 = time.perf_counter()
             table = baseline.forecast(panel, origins, horizon, quantiles, spec)

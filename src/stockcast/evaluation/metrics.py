@@ -78,7 +78,8 @@ def forecast_metrics(
             without it.
 
     Returns:
-        ``{prefix}_{name}`` -> value for mae, rmse, wape, smape, bias, pinball, mase,
+        ``{prefix}_{name}`` -> value for mae, rmse, wape, smape, bias, pinball,
+        bias_scaled and pinball_scaled (divided by the mean actual), mase,
         coverage_XX and width_XX for each central interval whose quantiles are present.
     """
     t = table.dropna(subset=["demand"])
@@ -94,6 +95,7 @@ def forecast_metrics(
     pinball = np.mean(
         [pinball_loss(y, t[quantile_column(q)].to_numpy(float), q).mean() for q in levels]
     )
+    level = max(np.abs(y).mean(), 1e-12)
     out = {
         "mae": abs_err.mean(),
         "rmse": np.sqrt((err**2).mean()),
@@ -101,6 +103,10 @@ def forecast_metrics(
         "smape": 100.0 * smape.mean(),
         "bias": err.mean(),
         "pinball": pinball,
+        # scale-free versions (divided by mean actual demand): comparable across windows
+        # and segments of different volume (the drift monitor's band is set on these)
+        "bias_scaled": err.mean() / level,
+        "pinball_scaled": pinball / level,
     }
     if scale is not None:
         s = t.set_index(["item_id", "location_id"]).index.map(scale.to_dict().get)

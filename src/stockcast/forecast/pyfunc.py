@@ -31,13 +31,18 @@ from stockcast.data.panel import to_canonical
 from stockcast.data.spec import GROUP_IDS, TIME_IDX, DatasetSpec
 from stockcast.data.validation import raise_if
 from stockcast.errors import Issue
+from stockcast.forecast.calibration import QuantileCalibration
 from stockcast.forecast.predict import raw_predictions, to_forecast_table
 
 INPUT_TABLE = "model_input"
 
 
 class ForecastBundle:
-    """A trained TFT with everything needed to rebuild its datasets on new data."""
+    """A trained TFT with everything needed to rebuild its datasets on new data.
+
+    ``calibration`` (optional, see :mod:`stockcast.forecast.calibration`) is applied to
+    every forecast; bundles saved before calibration existed load with none.
+    """
 
     def __init__(
         self,
@@ -46,12 +51,14 @@ class ForecastBundle:
         spec: DatasetSpec,
         calendar_start: pd.Timestamp,
         series: list[tuple[str, str]] | None = None,
+        calibration: QuantileCalibration | None = None,
     ) -> None:
         self.model = model.eval()
         self.series = [tuple(s) for s in series] if series is not None else None
         self.dataset_parameters = dataset_parameters
         self.spec = spec
         self.calendar_start = pd.Timestamp(calendar_start)
+        self.calibration = calibration
 
     # ------------------------------------------------------------------ persistence
     def save(self, folder: Path, checkpoint: Path) -> dict[str, str]:
@@ -66,6 +73,7 @@ class ForecastBundle:
                     "spec": self.spec.to_dict(),
                     "calendar_start": str(self.calendar_start.date()),
                     "series": self.series,
+                    "calibration": self.calibration.to_dict() if self.calibration else None,
                 },
                 indent=2,
                 default=str,
@@ -78,12 +86,14 @@ class ForecastBundle:
         model = load_checkpoint(artifacts["checkpoint"])
         params = pickle.loads(Path(artifacts["dataset_parameters"]).read_bytes())
         meta = json.loads(Path(artifacts["meta"]).read_text())
+        calibration = meta.get("calibration")  # absent in models saved before calibration
         return cls(
             model,
             params,
             DatasetSpec(**meta["spec"]),
             pd.Timestamp(meta["calendar_start"]),
             meta.get("series"),
+            QuantileCalibration.from_dict(calibration) if calibration else None,
         )
 
     # ------------------------------------------------------------------ prediction
@@ -176,13 +186,18 @@ class ForecastBundle:
         panel, horizon = self.prepare(raw)
         return self.forecast(panel, horizon)
 
-    def forecast(self, panel: pd.DataFrame, horizon: int, *, return_raw: bool = False):
+    def forecast(
+        self, panel: pd.DataFrame, horizon: int, *, return_raw: bool = False, calibrated: bool = True
+    ):
         """Forecast the last ``horizon`` periods of every series of a canonical panel.
 
         Those periods' ``demand`` is never read (it may be NaN); only their known-future
         covariates are. Evaluation uses this directly on masked history. With
-        ``return_raw`` the raw ``Prediction`` (for interpretation) comes back too.
+        ``return_raw`` the raw ``Prediction`` (for interpretation) comes back too. The
+        quantiles are calibrated when the bundle has a calibration, unless ``calibrated``
+        is false (the model's own quantiles; the raw ``Prediction`` is always the model's).
         """
+        history = panel
         panel = panel.assign(demand=panel["demand"].fillna(0.0))
         dataset = TimeSeriesDataSet.from_parameters(
             self.dataset_parameters,
@@ -196,6 +211,8 @@ class ForecastBundle:
         table = to_forecast_table(
             self.model, pred, calendar_start=self.calendar_start, freq=self.spec.freq
         ).drop(columns=[TIME_IDX])
+        if calibrated and self.calibration is not None:
+            table = self.calibration.apply(table, history)
         return (table, pred) if return_raw else table
 
 

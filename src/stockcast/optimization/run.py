@@ -29,11 +29,11 @@ from omegaconf import DictConfig, OmegaConf
 from stockcast.data.panel import load_panel
 from stockcast.data.spec import GROUP_IDS, TIME_IDX, DatasetSpec
 from stockcast.data.supply import SupplyTables, derive_supply
-from stockcast.evaluation.evaluate import current_champion, load_bundle, resolve_model
 from stockcast.forecast.pyfunc import ForecastBundle
 from stockcast.forecast.scenarios import as_of, price_settings, with_price
 from stockcast.optimization.plan import PlanConfig, PlanResult, plan
 from stockcast.tracking.mlflow_utils import log_config, setup_tracking, tracked_run
+from stockcast.tracking.registry import current_champion, load_bundle, resolve_model
 from stockcast.train import select_series
 
 

@@ -72,6 +72,26 @@ def importance_chart(importance: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+def permutation_chart(importance: pd.DataFrame, title: str = "Permutation importance") -> plt.Figure:
+    """Horizontal bars of permutation importance (% rise of the pinball loss), with the
+    spread over repeats as error bars; variables that could not be scored are left out."""
+    d = importance.dropna(subset=["importance"]).sort_values("importance")
+    colors = {"static": "tab:gray", "known": "tab:blue", "unknown": "tab:orange"}
+    fig, ax = plt.subplots(figsize=(6.5, 0.3 * len(d) + 1.5))
+    ax.barh(
+        d["variable"],
+        d["importance"] * 100,
+        xerr=d["importance_std"] * 100,
+        color=[colors.get(r.split("+")[0], "tab:green") for r in d["role"]],
+    )
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_xlabel("rise of the pinball loss when the variable is replaced (%)")
+    ax.set_title(f"{title} (blue known, orange unknown, grey static)", fontsize=9)
+    ax.tick_params(axis="y", labelsize=7)
+    fig.tight_layout()
+    return fig
+
+
 def attention_chart(profile: pd.DataFrame) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(6, 3))
     ax.bar(profile["relative_period"], profile["attention"], color="tab:purple")

@@ -1,7 +1,16 @@
 """Replenishment policies for :func:`stockcast.simulation.engine.simulate`.
 
 Every policy is a callable ``SimView -> Decision``; only :class:`OraclePolicy` is handed the
-future (on purpose). Protection period ``P = L + R`` with ``L`` the planned lead time.
+future (on purpose).
+
+**Routes** (:class:`Routes`). Each series is replenished on one route: a store either orders
+from its supplier (``source = -1``) or is shipped from a DC series (``source`` = that DC's
+index, DC -> store lane lead time and cost); a DC orders from its supplier. The safety-stock
+policies and the oracle follow the routes: a store's protection period is its own
+replenishment lead time + review (``P = L + R``), and a DC runs an *echelon* base-stock
+rule over the stores it feeds (echelon position = its own position + theirs; protection
+= its supplier lead time + lane lead time + R). The optimizer policy takes its own routing
+decisions (suppliers, DC shipments, lateral transfers) from the network plan.
 """
 
 from __future__ import annotations
@@ -11,11 +20,138 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
+from scipy import special
 
 from stockcast.data.spec import GROUP_IDS
-from stockcast.data.supply import SupplyTables
+from stockcast.data.supply import SupplyTables, validate_supply
+from stockcast.evaluation.metrics import quantile_column, quantile_levels
+from stockcast.optimization.distribution import QuantileFunction
+from stockcast.optimization.network import build_network
+from stockcast.optimization.newsvendor import critical_ratio
 from stockcast.optimization.plan import PlanConfig, plan
 from stockcast.simulation.engine import Decision, SimView
+
+
+@dataclass
+class Routes:
+    """How each series is replenished (arrays of length ``n_series``).
+
+    Attributes:
+        lead: Planned lead time of the series' own replenishment (supplier lead time, or
+            the DC -> store lane lead time for DC-fed stores).
+        source: Index of the DC series that feeds the series, ``-1`` = its own supplier.
+        lane_cost: Transfer cost per unit on the DC -> store lane (0 where ``source < 0``).
+        is_dc: The series is a DC item-node (no customer demand).
+        can_order: The series has a supplier (route orders of others are dropped).
+        parent: For a store ordering from its supplier: its parent DC's series when that DC
+            feeds no store (its stock is handed out first, "DC first"), else ``-1``.
+        parent_lead: Lane lead time parent DC -> store.
+        parent_cost: Lane transfer cost per unit parent DC -> store.
+    """
+
+    lead: np.ndarray
+    source: np.ndarray
+    lane_cost: np.ndarray
+    is_dc: np.ndarray
+    can_order: np.ndarray
+    parent: np.ndarray | None = None
+    parent_lead: np.ndarray | None = None
+    parent_cost: np.ndarray | None = None
+
+    @classmethod
+    def direct(cls, lead: np.ndarray) -> Routes:
+        """Every series is a store ordering from its own supplier (single echelon)."""
+        lead = np.asarray(lead, dtype=int)
+        n = len(lead)
+        return cls(lead, np.full(n, -1), np.zeros(n), np.zeros(n, bool), np.ones(n, bool))
+
+    def __post_init__(self) -> None:
+        n = len(self.lead)
+        self.lead = np.asarray(self.lead, dtype=int)
+        self.source = np.asarray(self.source, dtype=int)
+        self.lane_cost = np.asarray(self.lane_cost, dtype=float)
+        self.is_dc = np.asarray(self.is_dc, dtype=bool)
+        self.can_order = np.asarray(self.can_order, dtype=bool)
+        self.parent = np.full(n, -1) if self.parent is None else np.asarray(self.parent, int)
+        self.parent_lead = (np.zeros(n, int) if self.parent_lead is None
+                            else np.asarray(self.parent_lead, int))
+        self.parent_cost = (np.zeros(n) if self.parent_cost is None
+                            else np.asarray(self.parent_cost, float))
+        self.fed = np.flatnonzero(self.source >= 0)
+        self.drawing = np.flatnonzero(self.parent >= 0)
+        if (self.parent[self.drawing] == self.source[self.drawing]).any() or np.isin(
+                self.parent[self.drawing], self.source[self.fed]).any():
+            raise ValueError("Routes: a DC that feeds stores cannot also hand out stock first")
+
+    @property
+    def n(self) -> int:
+        return len(self.lead)
+
+    def child_sum(self, values: np.ndarray) -> np.ndarray:
+        """Per series, the sum of ``values`` over the stores it feeds (0 for others)."""
+        return np.bincount(self.source[self.fed], weights=np.asarray(values)[self.fed],
+                           minlength=self.n)
+
+    def echelon_lead(self) -> np.ndarray:
+        """Per DC: its supplier lead + the longest lane lead time to the stores it feeds."""
+        lane = np.zeros(self.n, dtype=int)
+        np.maximum.at(lane, self.source[self.fed], self.lead[self.fed])
+        return np.where(self.is_dc, self.lead + lane, self.lead)
+
+    def echelon_position(self, view: SimView) -> np.ndarray:
+        """Own position, plus the positions of the stores fed (for DCs)."""
+        pos = view.position
+        return pos + self.child_sum(pos)
+
+    def decision(self, request: np.ndarray, view: SimView | None = None,
+                 urgent: np.ndarray | None = None) -> Decision:
+        """Route each series' replenishment request.
+
+        DC-fed stores are shipped their request from their DC; a store whose parent DC
+        hands out stock first gets what that DC holds (pro rata when several stores ask
+        for more than it has) and orders the rest from its supplier; others order from
+        their supplier. ``urgent`` is the part of ``request`` only a DC shipment arrives in
+        time for (the oracle's): it is not re-ordered from the supplier when the DC falls
+        short.
+        """
+        request = np.maximum(np.nan_to_num(np.asarray(request, dtype=float)), 0.0)
+        urgent = np.zeros(self.n) if urgent is None else np.minimum(
+            np.maximum(np.nan_to_num(urgent), 0.0), request)
+        ship = (self.dc_first(request, view.on_hand) if view is not None
+                else np.zeros(self.n))
+        order = np.maximum(request - urgent - np.maximum(ship - urgent, 0.0), 0.0)
+        order = np.where((self.source < 0) & self.can_order, order, 0.0)
+        rows = []
+        f = self.fed[request[self.fed] > 1e-9]
+        if len(f):
+            rows.append(np.column_stack([self.source[f], f, request[f], self.lead[f],
+                                         self.lane_cost[f]]))
+        shipped = self.shipments(ship)
+        if shipped is not None:
+            rows.append(shipped)
+        return Decision(order, transfers=np.vstack(rows) if rows else None)
+
+    def dc_first(self, request: np.ndarray, have: np.ndarray) -> np.ndarray:
+        """Units each store gets from its parent DC's stock ``have`` (pro rata when the
+        stores ask that DC for more than it has)."""
+        ship = np.zeros(self.n)
+        d = self.drawing[np.asarray(request)[self.drawing] > 1e-9]
+        if len(d):
+            dc = self.parent[d]
+            asked = np.bincount(dc, weights=request[d], minlength=self.n)
+            have = np.maximum(np.asarray(have, dtype=float), 0.0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where(asked > have, have / asked, 1.0)
+            ship[d] = request[d] * np.nan_to_num(ratio[dc])
+        return ship
+
+    def shipments(self, ship: np.ndarray) -> np.ndarray | None:
+        """Transfer rows parent DC -> store for the ``ship`` units (``None`` if none)."""
+        g = np.flatnonzero(ship > 1e-9)
+        if not len(g):
+            return None
+        return np.column_stack([self.parent[g], g, ship[g], self.parent_lead[g],
+                                self.parent_cost[g]])
 
 
 def order_up_to(mean: np.ndarray, sigma: np.ndarray, lead: np.ndarray, review: float,
@@ -29,34 +165,54 @@ def _history(pre: np.ndarray, view: SimView) -> np.ndarray:
     return np.concatenate([pre, view.history], axis=1) if pre.size else view.history
 
 
+def _as_routes(routes: Routes | np.ndarray) -> Routes:
+    return routes if isinstance(routes, Routes) else Routes.direct(routes)
+
+
+def _echelon_targets(routes: Routes, mean: np.ndarray, var: np.ndarray, review: int,
+                     z: float) -> np.ndarray:
+    """Store order-up-to levels, and DC echelon levels from the stores they feed."""
+    target = order_up_to(mean, np.sqrt(var), routes.lead, review, z)
+    if routes.is_dc.any():
+        dc_t = order_up_to(routes.child_sum(mean), np.sqrt(routes.child_sum(var)),
+                           routes.echelon_lead(), review, z)
+        target = np.where(routes.is_dc, dc_t, target)
+    return target
+
+
 @dataclass
 class ClassicPolicy:
     """Moving-average forecast + ``z·σ`` safety stock over lead time + review.
 
     Args:
         pre: Demand before the window ``[n, t_pre]`` (the policy's history).
-        lead: Planned lead time per series (periods).
+        routes: :class:`Routes`, or the planned lead time per series (all stores ordering
+            from their supplier).
         review: Review period R.
         z: Safety factor (normal quantile of the target cycle service level).
         window: Periods in the moving average and the σ estimate.
     """
 
     pre: np.ndarray
-    lead: np.ndarray
+    routes: Routes | np.ndarray
     review: int
     z: float
     window: int = 6
 
+    def __post_init__(self) -> None:
+        self.routes = _as_routes(self.routes)
+
     def target(self, view: SimView) -> np.ndarray:
-        """Order-up-to level from the last ``window`` observed periods."""
+        """Order-up-to level from the last ``window`` observed periods (echelon at DCs)."""
         hist = _history(self.pre, view)[:, -self.window:]
-        mean = np.nanmean(hist, axis=1)
-        sigma = np.nanstd(hist, axis=1, ddof=1) if hist.shape[1] > 1 else np.zeros(len(hist))
-        return order_up_to(np.nan_to_num(mean), np.nan_to_num(sigma), self.lead, self.review,
-                           self.z)
+        mean = np.nan_to_num(np.nanmean(hist, axis=1))
+        var = (np.nan_to_num(np.nanvar(hist, axis=1, ddof=1)) if hist.shape[1] > 1
+               else np.zeros(len(hist)))
+        return _echelon_targets(self.routes, mean, var, self.review, self.z)
 
     def __call__(self, view: SimView) -> Decision:
-        return Decision(np.maximum(self.target(view) - view.position, 0.0))
+        r = self.routes
+        return r.decision(self.target(view) - r.echelon_position(view), view)
 
 
 @dataclass
@@ -65,7 +221,7 @@ class SeasonalNaiveSSPolicy:
 
     Args:
         pre: Demand before the window ``[n, t_pre]``.
-        lead: Planned lead time per series.
+        routes: :class:`Routes` or planned lead time per series.
         review: Review period R.
         z: Safety factor.
         season: Season length (periods).
@@ -73,53 +229,168 @@ class SeasonalNaiveSSPolicy:
     """
 
     pre: np.ndarray
-    lead: np.ndarray
+    routes: Routes | np.ndarray
     review: int
     z: float
     season: int = 12
     window: int = 12
 
-    def __call__(self, view: SimView) -> Decision:
-        hist = np.nan_to_num(_history(self.pre, view))
+    def __post_init__(self) -> None:
+        self.routes = _as_routes(self.routes)
+
+    def _forecast(self, hist: np.ndarray, p: np.ndarray) -> np.ndarray:
         n, t_len = hist.shape
         m = min(self.season, max(t_len, 1))
-        p = np.ceil(np.asarray(self.lead, dtype=float) + self.review).astype(int)
         fc = np.zeros(n)
         for k in range(int(p.max(initial=0))):
             idx = t_len - m + k
             while idx >= t_len:
                 idx -= m
             fc += np.where(k < p, hist[:, idx] if idx >= 0 else 0.0, 0.0)
+        return fc
+
+    def __call__(self, view: SimView) -> Decision:
+        r = self.routes
+        hist = np.nan_to_num(_history(self.pre, view))
+        n, t_len = hist.shape
+        m = min(self.season, max(t_len, 1))
         err = (hist[:, m:] - hist[:, :-m])[:, -self.window:] if t_len > m else np.zeros((n, 1))
-        sigma = err.std(axis=1, ddof=1) if err.shape[1] > 1 else np.zeros(n)
-        target = fc + self.z * sigma * np.sqrt(p)
-        return Decision(np.maximum(target - view.position, 0.0))
+        var = err.var(axis=1, ddof=1) if err.shape[1] > 1 else np.zeros(n)
+        p_own = np.ceil(r.lead + float(self.review)).astype(int)
+        target = self._forecast(hist, p_own) + self.z * np.sqrt(var * p_own)
+        if r.is_dc.any():
+            p_ech = np.ceil(r.echelon_lead() + float(self.review)).astype(int)
+            # each DC's echelon forecast: its stores' seasonal-naive sums over the DC's P
+            child_fc = self._forecast(hist, np.where(r.source >= 0, p_ech[np.maximum(r.source, 0)],
+                                                     0))
+            dc_t = r.child_sum(child_fc) + self.z * np.sqrt(r.child_sum(var) * p_ech)
+            target = np.where(r.is_dc, dc_t, target)
+        return r.decision(target - r.echelon_position(view), view)
 
 
 @dataclass
 class OraclePolicy:
-    """Perfect foresight: order exactly the demand of the protection period.
+    """Perfect foresight of demand and realised lead times: serves everything it can.
+
+    A store's supplier order placed at ``t`` arrives at ``a = t + L_t``; the next order that
+    can arrive after it comes at ``e`` (the earliest arrival of the later reviews' orders).
+    The oracle projects the store's stock to ``a`` with the known demand and scheduled
+    receipts (lost sales or backlog as simulated) and asks for the least quantity that
+    leaves no unmet demand in ``[a, e)``: no safety stock, nothing early. Where a DC hands
+    out stock first (:class:`Routes` ``parent``) it also asks that DC for what is missing
+    in ``[t + lane, a)``, which only a DC shipment reaches in time, so only demand no
+    source can reach in time is missed. A DC that feeds stores orders their demand over its
+    echelon protection period minus its echelon position.
 
     Args:
         future: Actual demand of the window ``[n, T]`` (the one policy allowed to see it).
-        lead: Lead time per series and order period ``[n, T]`` (realised, also foreseen).
+        lead: Realised lead time per series and order period ``[n, T]`` (for DC-fed stores
+            the lane lead time is used).
         review: Review period R.
+        routes: :class:`Routes` (default: all stores ordering from their supplier).
+        unmet: ``lost`` or ``backorder`` (how the projection treats a shortfall).
     """
 
     future: np.ndarray
     lead: np.ndarray
     review: int
+    routes: Routes | None = None
+    unmet: str = "lost"
+
+    def __post_init__(self) -> None:
+        self.future = np.asarray(self.future, dtype=float)
+        n, t_len = self.future.shape
+        self.lead = np.asarray(self.lead, dtype=int)
+        self.routes = self.routes or Routes.direct(self.lead[:, 0])
+        lead = self.lead.copy()
+        fed = self.routes.source >= 0
+        lead[fed] = self.routes.lead[fed, None]
+        self._arrive = np.arange(t_len)[None, :] + lead  # arrival of an order placed at t
+        self._cum = np.concatenate([np.zeros((n, 1)), np.cumsum(self.future, axis=1)], axis=1)
+
+    def need(self, view: SimView, a: np.ndarray, e: np.ndarray) -> np.ndarray:
+        """Least receipt at ``a`` that leaves no unmet demand in ``[a, e)`` (per series)."""
+        t, (n, t_len) = view.t, self.future.shape
+        stock = view.on_hand - (view.backlog if self.unmet == "backorder" else 0.0)
+        sched = view.schedule if view.schedule is not None else np.zeros((n, t_len - t))
+        need, cover = np.zeros(n), np.zeros(n)
+        for p in range(t, t_len):
+            got = sched[:, p - t - 1] if p > t else 0.0  # receipts due at p (t's are on hand)
+            d = self.future[:, p]
+            before, inside = p < a, (p >= a) & (p < e)
+            stock = stock + got
+            after = np.maximum(stock - d, 0.0) if self.unmet == "lost" else stock - d
+            cover = np.where(p == a, d - stock, np.where(inside, cover + d - got, cover))
+            stock = np.where(before, after, stock)
+            need = np.where(inside, np.maximum(need, cover), need)
+        return np.where(a < np.minimum(e, t_len), need, 0.0)
 
     def __call__(self, view: SimView) -> Decision:
-        t = view.t
-        cum = np.concatenate([np.zeros((len(self.future), 1)),
-                              np.cumsum(self.future, axis=1)], axis=1)
-        end = np.minimum(t + self.lead[:, t] + self.review, self.future.shape[1])
-        need = cum[np.arange(len(cum)), end] - cum[:, t]
-        return Decision(np.maximum(need - view.position, 0.0))
+        r, t, t_len = self.routes, view.t, self.future.shape[1]
+        a = self._arrive[:, t]
+        later = self._arrive[:, t + self.review::self.review]
+        e = np.minimum(later.min(axis=1) if later.shape[1] else t_len, t_len)
+        need = self.need(view, a, e)
+        urgent = None
+        if len(r.drawing):
+            fast = t + r.parent_lead
+            urgent = np.where(r.parent >= 0, self.need(view, fast, np.minimum(a, e)), 0.0)
+            need = need + urgent
+        if r.is_dc.any():
+            # a DC's order arrives after its realised lead time, then reaches the stores
+            # after the lane: it covers its stores' demand until then + R, minus what the
+            # echelon (DC + stores + everything in transit) holds
+            lane = r.echelon_lead() - r.lead
+            end = np.minimum(t + self.lead[:, t] + lane + self.review, t_len).astype(int)
+            child_end = end[np.maximum(r.source, 0)]
+            child_demand = self._cum[np.arange(r.n), child_end] - self._cum[:, t]
+            dc_need = r.child_sum(child_demand) - r.echelon_position(view)
+            need = np.where(r.is_dc, dc_need, need)
+        return r.decision(need, view, urgent)
 
 
 Forecaster = Callable[[int, int], pd.DataFrame]
+
+
+def carry_over_salvage(supply: SupplyTables) -> pd.Series:
+    """Salvage value per economics row when leftover stock carries over to the next period.
+
+    In a rolling plan a unit left at the end of the protection period is not sold off: it
+    serves later demand, so it is worth its cost (the holding cost is charged separately).
+    Returns ``min(unit_cost, cheapest supplier price of the item)`` (the supply validation
+    forbids salvage above either).
+    """
+    econ = supply.economics
+    cheapest = supply.suppliers.groupby(supply.suppliers["item_id"].astype(str))["unit_cost"].min()
+    cap = econ["item_id"].astype(str).map(cheapest).to_numpy(float)
+    cap = np.where(np.isfinite(cap), cap, econ["unit_cost"].to_numpy(float))
+    return pd.Series(np.minimum(econ["unit_cost"].to_numpy(float), cap), index=econ.index)
+
+
+def shift_quantiles(forecast: pd.DataFrame, shift: pd.Series | float) -> pd.DataFrame:
+    """Forecast table with every quantile moved ``shift`` probit units: ``q'(tau) =
+    Q(Phi(Phi^-1(tau) + shift))`` (``Q`` = the row's quantile function with exponential
+    tails, :class:`~stockcast.optimization.distribution.QuantileFunction`).
+
+    ``shift`` is one number or a Series indexed by (``item_id``, ``location_id``) (missing
+    = 0). Positive shifts raise every quantile, and levels stay ordered, so quantiles never
+    cross.
+    """
+    levels = quantile_levels(forecast)
+    cols = [quantile_column(q) for q in levels]
+    values = forecast[cols].to_numpy(float)
+    if isinstance(shift, pd.Series):
+        idx = pd.MultiIndex.from_frame(forecast[GROUP_IDS].astype(str))
+        delta = np.nan_to_num(shift.reindex(idx).to_numpy(float))
+    else:
+        delta = np.full(len(forecast), float(shift))
+    qf = QuantileFunction(np.asarray(levels), values)
+    out = forecast.copy()
+    base = special.ndtri(np.asarray(levels))
+    for k, col in enumerate(cols):
+        u = np.clip(special.ndtr(base[k] + delta), 1e-6, 1 - 1e-6)
+        out[col] = qf.ppf_rows(u)
+    return out
 
 
 @dataclass
@@ -127,23 +398,40 @@ class OptimizerPolicy:
     """Quantile forecasts + :func:`stockcast.optimization.plan` at every review.
 
     At review ``t`` the forecaster is asked for ``horizon`` steps from origin
-    ``t0 + t - 1`` (the last observed period); the network plan is solved with the
-    simulated stock (on hand - backlog, in transit) of the store item-locations; each
-    store orders up to the plan's ``target`` (order-up-to level at the critical ratio)
-    from its supplier, lateral store-to-store transfers of the plan are executed, and a
-    markdown price holds until the next review (demand × ``(price/list)^elasticity``, the
-    same rule the plan priced with). DC-sourced transfers/DC orders are not simulated: the
-    store replenishes through its supplier path (DC as pass-through).
+    ``t0 + t - 1`` (the last observed period); the network plan is solved with the simulated
+    stock (on hand - backlog, in transit) of every series (stores and DCs), and its
+    decisions are executed as planned: supplier orders (each arrives after that supplier's
+    realised lead time), DC -> store and lateral transfers, and markdown prices that hold
+    until the next review (the plan prices with ``elasticity``; the simulated demand
+    responds with the world's elasticity).
+
+    Planning economics: with ``carry_over`` the salvage value is the unit's cost (stock left
+    over serves the next periods; :func:`carry_over_salvage`), otherwise the tables' salvage
+    value (a one-period newsvendor that sells leftovers off).
+
+    Service knob (``service``, for tuning): every store's forecast is shifted in probit
+    space (:func:`shift_quantiles`) by ``Phi^-1(service) - Phi^-1(cr)``, ``cr`` = its
+    critical ratio under the planning economics, so the plan stocks each store up to the
+    forecast's ``service`` quantile instead of its ``cr`` quantile while every cost
+    (pricing, transfers, sourcing) stays real. ``None`` = no shift.
 
     Args:
         forecaster: ``(origin_time_idx, horizon) -> forecast table``.
-        keys: Series order of the simulation (``item_id``, ``location_id``).
+        keys: Series of the simulation (``item_id``, ``location_id``), stores and DCs.
         supply: Supply tables (full network).
         plan_config: Optimizer settings.
         t0: ``time_idx`` of the first simulated period.
         horizon: Forecast steps requested per review.
-        shortage_multiplier: Scales every shortage cost (the service knob for tuning).
-        elasticity: Price elasticity of demand for markdowns; ``None`` = no markdowns.
+        supplier_index: ``supplier_id`` -> index in the simulation's ``supplier_leads``.
+        demand_keys: The store series that get forecasts (needed with ``service``).
+        service: Planning service level (tuning knob) in (0, 1), or ``None``.
+        carry_over: Plan with carry-over salvage values.
+        elasticity: Price elasticity the plan prices markdowns with; ``None`` = no markdowns.
+        routes: The network's :class:`Routes`; with it the plan's store orders follow the
+            DC-first rule like every other policy.
+        storage_factor: The plan's storage capacities = the locations' x this (> 1 relaxes
+            them for a simulated world that does not limit storage; a finite relaxation
+            keeps the LP well scaled).
     """
 
     forecaster: Forecaster
@@ -152,8 +440,13 @@ class OptimizerPolicy:
     plan_config: PlanConfig
     t0: int
     horizon: int
-    shortage_multiplier: float = 1.0
+    supplier_index: dict[str, int]
+    demand_keys: pd.DataFrame | None = None
+    service: float | None = None
+    carry_over: bool = True
     elasticity: float | None = None
+    routes: Routes | None = None
+    storage_factor: float = 1.0
     plans: list = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
@@ -163,52 +456,116 @@ class OptimizerPolicy:
             self.plan_config, disruptions=(),
             price_elasticity=self.elasticity if self.elasticity is not None else None,
             markdowns=self.plan_config.markdowns if self.elasticity is not None else ())
-        lanes = self.supply.lanes
+        tables = validate_supply(self.supply)
+        econ = tables.economics.copy()
+        econ["item_id"] = econ["item_id"].astype(str)
+        econ["location_id"] = econ["location_id"].astype(str)
+        if self.carry_over:
+            econ["salvage_value"] = carry_over_salvage(replace(tables, economics=econ))
+        self._tables = replace(tables, economics=econ)
+        self._shift = None
+        if self.service is not None:
+            if not 0.0 < float(self.service) < 1.0:
+                raise ValueError(f"service knob must lie in (0, 1), got {self.service}")
+            if self.demand_keys is None:
+                raise ValueError("OptimizerPolicy: the service knob needs demand_keys")
+            cr = store_ratios(self._tables, self.demand_keys, self.plan_config)
+            self._shift = pd.Series(special.ndtri(float(self.service))
+                                    - special.ndtri(np.clip(cr.to_numpy(), 1e-6, 1 - 1e-6)),
+                                    index=cr.index)
+        pos = econ.set_index(GROUP_IDS).index.map(self._index.get)
+        self._hit = np.asarray([p is not None and p == p for p in pos])
+        self._pos = np.asarray([int(p) for p in pos[self._hit]], dtype=int)
+        sup = tables.suppliers
+        self._price = {(str(s), str(i)): float(c) for s, i, c in zip(
+            sup["supplier_id"], sup["item_id"], sup["unit_cost"], strict=True)}
+        lanes = tables.lanes
         self._lanes = {(str(a), str(b)): (float(c), float(lt)) for a, b, c, lt in zip(
             lanes["from_id"], lanes["to_id"], lanes["transfer_cost"], lanes["lead_time"],
             strict=True)}
 
     def __call__(self, view: SimView) -> Decision:
         forecast = self.forecaster(self.t0 + view.t - 1, self.horizon)
-        econ = self.supply.economics.copy()
-        econ["item_id"] = econ["item_id"].astype(str)
-        econ["location_id"] = econ["location_id"].astype(str)
-        pos = econ.set_index(GROUP_IDS).index.map(self._index.get)
-        hit = np.asarray([p is not None and p == p for p in pos])
-        idx = np.asarray([int(p) for p in pos[hit]], dtype=int)
-        econ.loc[hit, "on_hand"] = np.maximum(view.on_hand[idx] - view.backlog[idx], 0.0)
-        econ.loc[hit, "in_transit"] = view.pipeline[idx]
-        econ["shortage_cost"] = econ["shortage_cost"] * float(self.shortage_multiplier)
-        supply = replace(self.supply, economics=econ)
-        result = plan(forecast, supply, self.plan_config)
+        if self._shift is not None:
+            forecast = shift_quantiles(forecast, self._shift)
+        econ = self._tables.economics.copy()
+        idx = self._pos
+        econ.loc[self._hit, "on_hand"] = np.maximum(view.on_hand[idx] - view.backlog[idx], 0.0)
+        econ.loc[self._hit, "in_transit"] = view.pipeline[idx]
+        tables = replace(self._tables, economics=econ)
+        if self.storage_factor != 1.0:
+            tables = replace(tables, locations=tables.locations.assign(
+                capacity=tables.locations["capacity"] * float(self.storage_factor)))
+        result = plan(forecast, tables, self.plan_config)
         self.plans.append(result.summary)
         n = len(self.keys)
-        nodes = result.nodes
-        nodes = nodes[nodes.get("demand", True).astype(bool)] if "demand" in nodes else nodes
-        target = np.full(n, np.nan)
         factor = np.ones(n)
-        for item, loc, tgt, price, lp in zip(nodes["item_id"].astype(str),
-                                             nodes["location_id"].astype(str), nodes["target"],
-                                             nodes["price"], nodes["list_price"], strict=True):
+        nodes = result.nodes
+        nodes = nodes[nodes["demand"].astype(bool)] if "demand" in nodes else nodes
+        for item, loc, price, lp in zip(nodes["item_id"].astype(str),
+                                        nodes["location_id"].astype(str), nodes["price"],
+                                        nodes["list_price"], strict=True):
             i = self._index.get((item, loc))
             if i is not None:
-                target[i] = tgt
                 factor[i] = float(price) / float(lp) if lp > 0 else 1.0
-        lateral = np.zeros(n)
-        rows = []
         dec = result.decisions
-        for item, loc, src, qty in dec.loc[dec["action"] == "transfer",
-                                           ["item_id", "location_id", "source", "quantity"]
-                                           ].itertuples(index=False):
-            s, d = self._index.get((str(item), str(src))), self._index.get((str(item), str(loc)))
-            if s is None or d is None or qty <= 1e-6:
+        lines, rows = [], []
+        for item, loc, action, src, qty in dec[["item_id", "location_id", "action", "source",
+                                                "quantity"]].itertuples(index=False):
+            d = self._index.get((str(item), str(loc)))
+            if d is None or not qty > 1e-6:
                 continue
-            cost, lead = self._lanes.get((str(src), str(loc)), (0.0, 0.0))
-            rows.append((s, d, float(qty), int(round(lead)), cost))
-            lateral[d] += qty
-            lateral[s] -= qty
-        position = view.position + lateral
-        order = np.maximum(np.nan_to_num(target - position), 0.0)
-        demand_factor = factor ** self.elasticity if self.elasticity is not None else None
-        return Decision(order, price_factor=factor, demand_factor=demand_factor,
-                        transfers=np.asarray(rows) if rows else None)
+            if action == "order":
+                s = self.supplier_index.get(str(src))
+                if s is None:
+                    raise ValueError(f"plan ordered from unknown supplier {src!r}")
+                lines.append((d, float(qty), s, self._price[(str(src), str(item))]))
+            elif action == "transfer":
+                s = self._index.get((str(item), str(src)))
+                if s is None:
+                    raise ValueError(f"plan transfers {item} from {src!r}, which is not simulated")
+                cost, lead = self._lanes.get((str(src), str(loc)), (0.0, 0.0))
+                rows.append((s, d, float(qty), int(round(lead)), cost))
+        lines = np.asarray(lines, dtype=float).reshape(-1, 4)
+        rows = np.asarray(rows, dtype=float).reshape(-1, 5)
+        if self.routes is not None and len(self.routes.drawing) and len(lines):
+            lines, extra = self._dc_first(view, lines, rows)
+            rows = np.vstack([rows, extra]) if extra is not None else rows
+        return Decision(np.zeros(n), price_factor=factor,
+                        transfers=rows if len(rows) else None,
+                        lines=lines if len(lines) else None)
+
+    def _dc_first(self, view: SimView, lines: np.ndarray, rows: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The network's DC-first rule on the plan's store orders: stock of a parent DC
+        that feeds no store (what the plan does not move itself) is shipped first and the
+        supplier orders shrink by as much."""
+        r = self.routes
+        series = lines[:, 0].astype(int)
+        asked = np.bincount(series, weights=lines[:, 1], minlength=r.n)
+        planned_out = (np.bincount(rows[:, 0].astype(int), weights=rows[:, 2], minlength=r.n)
+                       if len(rows) else np.zeros(r.n))
+        ship = r.dc_first(asked, view.on_hand - planned_out)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            keep = np.where(asked > 1e-12, 1.0 - ship / asked, 1.0)
+        lines = lines.copy()
+        lines[:, 1] *= keep[series]
+        return lines[lines[:, 1] > 1e-6], r.shipments(ship)
+
+
+def store_ratios(tables: SupplyTables, stores: pd.DataFrame, plan_config: PlanConfig
+                 ) -> pd.Series:
+    """List-price critical ratio ``(p - c + g) / (p - c + g + c - s + h)`` of each store
+    (``c`` = landed cost of its reference path), indexed by (``item_id``, ``location_id``)."""
+    net = build_network(stores[GROUP_IDS].astype(str).reset_index(drop=True), tables,
+                        plan_config.cost_model())
+    d = net.nodes.iloc[net.demand_nodes]
+    cr = critical_ratio(d["price"], d["ref_cost"], d["holding_cost"], d["shortage_cost"],
+                        d["salvage_value"])
+    return pd.Series(np.asarray(cr, dtype=float),
+                     index=pd.MultiIndex.from_frame(d[GROUP_IDS].astype(str)))
+
+
+def z_of(service: float) -> float:
+    """Normal quantile of a cycle service level."""
+    return float(special.ndtri(service))

@@ -17,17 +17,30 @@ from stockcast.simulation.engine import COST_PARTS  # noqa: E402
 
 
 def figures(per_period: dict[str, pd.DataFrame], table: pd.DataFrame,
-            curves: pd.DataFrame, target_fill: float | None) -> dict[str, plt.Figure]:
-    """Inventory/stockouts over time, cost breakdown, service-vs-inventory trade-off."""
+            curves: pd.DataFrame, matched: pd.DataFrame | None = None,
+            evaluated: pd.DataFrame | None = None) -> dict[str, plt.Figure]:
+    """Inventory (per echelon) and stockouts over time, cost breakdown, service-vs-inventory
+    trade-off curves with each policy's matched-service points (``evaluated``: the main
+    runs' KPIs over the periods the curves cover, for the oracle's point; default
+    ``table``)."""
     out = {}
-    fig, (a1, a2) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
+    echelons = sorted({c.removeprefix("on_hand_") for df in per_period.values()
+                       for c in df.columns if c.startswith("on_hand_")})
+    rows = len(echelons) + 1 if len(echelons) > 1 else 2
+    fig, axes = plt.subplots(rows, 1, figsize=(9, 2.6 * rows), sharex=True)
+    stock_axes = axes[:-1] if len(echelons) > 1 else axes[:1]
     for name, df in per_period.items():
-        a1.plot(df["period"], df["on_hand"], marker="o", label=name)
-        a2.plot(df["period"], df["stockouts"], marker="o", label=name)
-    a1.set_ylabel("end-of-period stock (units)")
-    a2.set_ylabel("item-locations out of stock")
-    a1.legend(fontsize=8)
-    a1.set_title("Inventory and stockouts over the test window")
+        if len(echelons) > 1:
+            for ax, e in zip(stock_axes, echelons, strict=True):
+                ax.plot(df["period"], df[f"on_hand_{e}"], marker="o", label=name)
+        else:
+            stock_axes[0].plot(df["period"], df["on_hand"], marker="o", label=name)
+        axes[-1].plot(df["period"], df["stockouts"], marker="o", label=name)
+    for ax, e in zip(stock_axes, echelons if len(echelons) > 1 else ["all"], strict=True):
+        ax.set_ylabel(f"stock: {e} (units)")
+    axes[-1].set_ylabel("item-locations out of stock")
+    stock_axes[0].legend(fontsize=8)
+    stock_axes[0].set_title("Inventory (end of period) and stockouts over the test window")
     fig.autofmt_xdate()
     out["inventory_stockouts.png"] = fig
     fig, ax = plt.subplots(figsize=(9, 4))
@@ -37,14 +50,26 @@ def figures(per_period: dict[str, pd.DataFrame], table: pd.DataFrame,
     ax.set_title("Cost breakdown per policy (before end-stock credit)")
     out["cost_breakdown.png"] = fig
     fig, ax = plt.subplots(figsize=(7, 5))
-    for name, c in curves.groupby("policy"):
-        c = c.sort_values("fill_rate")
-        ax.plot(c["fill_rate"], c["avg_inventory"], marker="o", label=name)
-    if target_fill is not None:
-        ax.axvline(target_fill, color="grey", ls="--", label=f"target fill {target_fill:.3f}")
+    colors = {}
+    for name, c in curves.groupby("policy", sort=False):
+        c = c.sort_values("knob")
+        (line,) = ax.plot(c["fill_rate"], c["avg_inventory"], marker="o", label=name)
+        colors[name] = line.get_color()
+    points = table if evaluated is None else evaluated
+    if "oracle" in set(points["policy"]):
+        o = points.set_index("policy").loc["oracle"]
+        ax.plot([o["fill_rate"]], [o["avg_inventory"]], marker="*", ms=14, ls="none",
+                color="k", label="oracle")
+    if matched is not None and len(matched):
+        for target in matched["target_fill_rate"].unique():
+            ax.axvline(target, color="grey", ls="--", lw=1)
+        hit = matched[matched["reached"].astype(bool) & (matched["policy"] != "oracle")]
+        ax.scatter(hit["target_fill_rate"], hit["avg_inventory"], marker="D", s=40,
+                   c=[colors.get(p, "k") for p in hit["policy"]], zorder=5,
+                   label="matched-service points")
     ax.set_xlabel("fill rate")
-    ax.set_ylabel("average inventory (units)")
-    ax.set_title("Service vs inventory (tuning grid)")
+    ax.set_ylabel("average inventory (units, all echelons)")
+    ax.set_title("Service vs inventory (tuning runs)")
     ax.legend(fontsize=8)
     out["service_inventory_tradeoff.png"] = fig
     return out
