@@ -42,8 +42,8 @@ def trained(tmp_path_factory, tracking_uri):
 
 
 def truth_effects(out) -> pd.DataFrame:
-    (folder,) = (out / "generated").glob("synthetic-*")
-    return pd.read_parquet(folder / "truth_effects.parquet").set_index("driver")
+    (path,) = (out / "generated").glob("*/truth_effects.parquet")  # the generated folder
+    return pd.read_parquet(path).set_index("driver")
 
 
 def test_strong_covariates_outrank_noise(trained):

@@ -243,16 +243,11 @@ def _train(
     return result
 
 
-#: Permutation importance logged by every training run (override any key with
-#: ``+permutation_importance.<key>=...``; ``enabled: false`` skips it).
-PERMUTATION_DEFAULTS = {"enabled": True, "n_repeats": 3, "max_samples": 256, "max_donors": 2048}
-
-
 def _permutation_importance(cfg, spec, panel, split, model, training, timings) -> pd.DataFrame | None:
     """Permutation importance of the served model on the test window, each variable's path
     replaced by that of a random training window (``stockcast.forecast.interpret``)."""
-    settings = {**PERMUTATION_DEFAULTS, **dict(cfg.get("permutation_importance") or {})}
-    if not settings.pop("enabled"):
+    settings = dict(cfg.get("permutation_importance") or {"enabled": False})
+    if not settings.pop("enabled", True):
         return None
     t0 = time.perf_counter()
     table = permutation_importance(
