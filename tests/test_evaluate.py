@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stockcast.evaluation.evaluate import resolve_model, rolling_origins
+from stockcast.evaluation.evaluate import rolling_origins
 from stockcast.forecast.dataset import TimeSplit
+from stockcast.tracking.registry import load_bundle, resolve_model
 from tests.conftest import compose_config
 
 
@@ -75,7 +76,7 @@ def test_naive_baseline_matches_last_value(smoke_train, tmp_path):
 
 def test_future_actuals_do_not_leak_into_tft_forecasts(smoke_train):
     from stockcast.data.panel import load_panel
-    from stockcast.evaluation.evaluate import load_bundle, tft_forecast
+    from stockcast.evaluation.evaluate import tft_forecast
     from stockcast.train import select_series
 
     result, _ = smoke_train

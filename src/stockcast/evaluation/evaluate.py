@@ -55,7 +55,7 @@ from stockcast.tracking.mlflow_utils import (
     setup_tracking,
     tracked_run,
 )
-from stockcast.tracking.registry import current_champion, load_bundle, resolve_model  # noqa: F401
+from stockcast.tracking.registry import current_champion, load_bundle, resolve_model
 from stockcast.train import select_series
 
 TFT = "tft"

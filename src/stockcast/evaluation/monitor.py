@@ -235,8 +235,8 @@ def run(cfg: DictConfig) -> MonitorResult:
             t0 = time.perf_counter()
             table = issued_forecasts(bundle, panel, checked.tolist(), lead)
             ref_table = _reference_table(version, bundle, panel, idx_of[end], lead, window)
-            keep = table.columns.difference(["demand"]).tolist()
-            static = panel.drop_duplicates(GROUP_IDS)[[*GROUP_IDS, *[s for s in segments if s in panel and s not in GROUP_IDS and s not in keep]]]
+            extra = [s for s in segments if s in panel.columns and s not in table.columns]
+            static = panel.drop_duplicates(GROUP_IDS)[[*GROUP_IDS, *extra]]
             table, ref_table = (t.merge(static, on=GROUP_IDS, how="left") for t in (table, ref_table))
             min_rows = int(mcfg.min_rows)
             current, seg = score(table, "monitor", segments, min_rows)

@@ -638,8 +638,8 @@ def _target(t, main_table: pd.DataFrame, points: dict[str, float]) -> tuple[str,
 
 def run(cfg: DictConfig) -> BacktestResult:
     """Backtest the configured policies on the test window; log to MLflow (see module doc)."""
-    from stockcast.evaluation.evaluate import load_bundle
     from stockcast.optimization.run import _model, supply_tables
+    from stockcast.tracking.registry import load_bundle
     from stockcast.train import select_series
 
     setup_tracking()
