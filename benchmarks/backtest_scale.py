@@ -28,8 +28,8 @@ import stockcast.config  # noqa: F401
 from stockcast import PROJECT_ROOT
 from stockcast.data.panel import load_panel
 from stockcast.data.sources import generated_dir, materialize
-from stockcast.data.spec import TIME_IDX
 from stockcast.data.supply import SupplyTables
+from stockcast.schema import TIME_IDX
 from stockcast.simulation.backtest import (
     CachedForecaster,
     build_window,

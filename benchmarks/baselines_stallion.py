@@ -23,8 +23,9 @@ from omegaconf import OmegaConf
 
 from stockcast import PROJECT_ROOT
 from stockcast.data.panel import load_panel
-from stockcast.evaluation.baselines import DEFAULT_QUANTILES, make_baselines
+from stockcast.evaluation.baselines import make_baselines
 from stockcast.evaluation.metrics import forecast_metrics, mase_scale
+from stockcast.schema import DEFAULT_QUANTILES
 
 COLUMNS = ["mae", "rmse", "wape", "smape", "mase", "pinball", "coverage_80", "coverage_96", "bias"]
 

@@ -11,16 +11,15 @@ from omegaconf import OmegaConf
 
 from stockcast.data.spec import DatasetSpec
 from stockcast.evaluation.baselines import (
-    DEFAULT_QUANTILES,
     AutoETSBaseline,
     LightGBMBaseline,
     MovingAverageBaseline,
     NaiveBaseline,
     SeasonalNaiveBaseline,
     make_baselines,
-    season_length_for,
 )
-from stockcast.evaluation.metrics import forecast_metrics, quantile_column
+from stockcast.evaluation.metrics import forecast_metrics
+from stockcast.schema import DEFAULT_QUANTILES, quantile_column, season_length_for
 
 ROOT = Path(__file__).resolve().parents[1]
 Q = [quantile_column(q) for q in DEFAULT_QUANTILES]

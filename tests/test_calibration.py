@@ -11,17 +11,17 @@ import pandas as pd
 import pytest
 from scipy.stats import norm
 
-from stockcast.evaluation.metrics import forecast_metrics, quantile_column
+from stockcast.evaluation.metrics import forecast_metrics
 from stockcast.forecast.calibration import (
     QuantileCalibration,
-    calibrate_bundle,
+    fit_calibration,
     conformal_quantile,
     fit_conformal,
     monotone_from_point,
     row_scale,
-    validation_origins,
 )
 from stockcast.forecast.refit import LearningRateRecorder, learning_rate_schedule
+from stockcast.schema import quantile_column
 from tests.conftest import compose_config
 
 LEVELS = [0.02, 0.1, 0.25, 0.5, 0.75, 0.9, 0.98]
@@ -143,11 +143,6 @@ def test_bad_settings_and_inputs_raise():
         cal.apply(rows.drop(columns="q0.98"), panel)
 
 
-def test_validation_origins_stay_in_the_window():
-    assert validation_origins(48, 53, 3, 2) == [47, 49, 51]
-    assert validation_origins(48, 50, 3, 2) == [47, 49]
-
-
 def test_learning_rate_schedule_replays_the_recorded_rates():
     rec = {0: [0.01], 1: [0.01], 2: [0.005], 3: [0.0025]}
     assert learning_rate_schedule(rec, 3, 0.03) == [0.01, 0.01, 0.005]
@@ -188,8 +183,8 @@ def test_registered_model_serves_calibrated_quantiles(smoke_train):
     assert stored["info"]["window_time_idx"] == [int(run.data.params["split.val_start"]), int(run.data.params["split.val_end"])]
     panel = select_series(load_panel(bundle.spec), cfg.max_series)
     view = as_of(panel, bundle.spec, 56, 3)
-    served = bundle.forecast(view, 3)
-    own = bundle.forecast(view, 3, calibrated=False)
+    served = bundle.forecast_last(view, 3)
+    own = bundle.forecast_last(view, 3, calibrated=False)
     pd.testing.assert_frame_equal(served, bundle.calibration.apply(own, view))
     assert not np.allclose(served[COLS].to_numpy(), own[COLS].to_numpy())
     assert np.array_equal(served["q0.5"].to_numpy(), own["q0.5"].to_numpy())
@@ -201,7 +196,7 @@ def test_registered_model_serves_calibrated_quantiles(smoke_train):
 
 
 def test_bundles_without_calibration_still_load(smoke_train, tmp_path):
-    from stockcast.forecast.pyfunc import ForecastBundle
+    from stockcast.forecast.bundle import ForecastBundle
 
     result, _ = smoke_train
     bundle = _bundle(result)
@@ -220,25 +215,28 @@ def test_bundles_without_calibration_still_load(smoke_train, tmp_path):
     from stockcast.train import select_series
 
     view = as_of(select_series(load_panel(old.spec), 12), old.spec, 56, 3)
-    pd.testing.assert_frame_equal(old.forecast(view, 3), bundle.forecast(view, 3, calibrated=False))
+    pd.testing.assert_frame_equal(old.forecast_last(view, 3), bundle.forecast_last(view, 3, calibrated=False))
 
 
 def test_method_none_switches_calibration_off(smoke_train):
     from stockcast.data.panel import load_panel
+    from stockcast.forecast.protocol import by_model, cross_validate
     from stockcast.train import select_series
 
     result, _ = smoke_train
-    bundle = _bundle(result)
+    bundle = _bundle(result).uncalibrated()
     panel = select_series(load_panel(bundle.spec), 12)
-    cal, table = calibrate_bundle(bundle, panel, 54, 56, {"method": "none", "n_origins": 2, "origin_stride": 2})
-    assert cal is None and sorted(table.forecast_origin.unique()) == [pd.Timestamp("2017-06-01"), pd.Timestamp("2017-08-01")]
+    table = by_model(cross_validate([bundle], panel[panel.time_idx <= 56], [53, 55], 3))[bundle.name]
+    assert sorted(table.forecast_origin.unique()) == [pd.Timestamp("2017-06-01"), pd.Timestamp("2017-08-01")]
     assert table.demand.notna().all()
+    assert fit_calibration(table, panel, method="none", window=6) is None
+    assert isinstance(fit_calibration(table, panel, window=6, min_rows_per_bin=5), QuantileCalibration)
     with pytest.raises(ValueError, match="calibration.method must be one of"):
-        calibrate_bundle(bundle, panel, 54, 56, {"method": "isotonic"})
+        fit_calibration(table, panel, method="isotonic", window=6)
 
 
 def test_refit_trains_on_validation_and_replays_the_schedule(tmp_path, tracking_uri):
-    from stockcast.forecast.pyfunc import load_checkpoint
+    from stockcast.forecast.bundle import load_checkpoint
     from stockcast.forecast.refit import best_epochs
     from stockcast.train import run
 

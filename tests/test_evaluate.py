@@ -7,8 +7,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stockcast.evaluation.evaluate import rolling_origins
-from stockcast.forecast.dataset import TimeSplit
 from stockcast.tracking.registry import load_bundle, resolve_model
 from tests.conftest import compose_config
 
@@ -25,12 +23,6 @@ def second_model(smoke_train, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("second")
     return run(compose_config("train", ["experiment=smoke", "seed=7", "trainer.max_epochs=1"], out))
-
-
-def test_rolling_origins_stay_inside_the_test_window():
-    split = TimeSplit(train_end=47, val_start=48, val_end=53, test_start=54, test_end=59)
-    assert rolling_origins(split, horizon=6, n_origins=3, stride=2) == [53, 55, 57]
-    assert rolling_origins(split, horizon=6, n_origins=10, stride=3) == [53, 56]
 
 
 def test_evaluate_compares_tft_with_baselines(smoke_train, tmp_path):

@@ -86,9 +86,9 @@ def smoke_parts(smoke_train):
     from pytorch_forecasting import TimeSeriesDataSet
 
     from stockcast.data.panel import load_panel
-    from stockcast.data.spec import TIME_IDX
     from stockcast.forecast.dataset import TimeSplit, window_dataset
-    from stockcast.forecast.pyfunc import load_checkpoint
+    from stockcast.forecast.bundle import load_checkpoint
+    from stockcast.schema import TIME_IDX
     from stockcast.train import DATASET_PARAMS_FILE, select_series
 
     result, cfg = smoke_train

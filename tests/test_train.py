@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from stockcast.errors import DataValidationError
-from stockcast.evaluation.metrics import quantile_column
+from stockcast.schema import quantile_column
 from tests.conftest import compose_config
 
 QUANTILES = [0.02, 0.1, 0.25, 0.5, 0.75, 0.9, 0.98]

@@ -27,10 +27,10 @@ from pytorch_forecasting import TimeSeriesDataSet
 
 import stockcast
 from stockcast.data.panel import load_panel
-from stockcast.data.spec import GROUP_IDS, TIME_IDX, DatasetSpec
+from stockcast.data.spec import DatasetSpec
 from stockcast.data.spec import read_source as read_raw
 from stockcast.evaluation.metrics import mase_scale, metrics_by_horizon
-from stockcast.forecast.calibration import QuantileCalibration, calibrate_bundle, calibrated_metrics
+from stockcast.forecast.calibration import QuantileCalibration, calibrated_metrics, fit_calibration
 from stockcast.forecast.dataset import TimeSplit, training_dataset, window_dataset
 from stockcast.forecast.interpret import (
     attention_profile,
@@ -40,8 +40,9 @@ from stockcast.forecast.interpret import (
     price_group,
     variable_importance,
 )
-from stockcast.forecast.predict import attach_actuals
-from stockcast.forecast.pyfunc import ForecastBundle, TFTPyfunc, example_input, load_checkpoint
+from stockcast.forecast.protocol import by_model, cross_validate, rolling_origins
+from stockcast.forecast.bundle import ForecastBundle, example_input, load_checkpoint
+from stockcast.forecast.pyfunc import TFTPyfunc
 from stockcast.forecast.refit import (
     LearningRateRecorder,
     best_epochs,
@@ -57,6 +58,7 @@ from stockcast.plots.forecast import (
     permutation_chart,
     pick_series,
 )
+from stockcast.schema import GROUP_IDS, TIME_IDX
 from stockcast.tracking.mlflow_utils import (
     log_config,
     log_fingerprint,
@@ -402,7 +404,13 @@ def _calibrate_refit_test(cfg, spec, panel, split, output_dir, best, best_path, 
     series = panel[GROUP_IDS].drop_duplicates().to_numpy().tolist()
     start = panel["period"].min()
     bundle = ForecastBundle(best, training.get_parameters(), spec, start, series)
-    calibration, val_table = calibrate_bundle(bundle, panel, split.val_start, split.val_end, cfg.get("calibration"))
+    ccfg = dict(cfg.get("calibration") or {})
+    val_origins = rolling_origins(split.val_start, split.val_end, ccfg.pop("n_origins", 1), ccfg.pop("origin_stride", 1))
+    val_table = by_model(cross_validate([bundle], panel[panel[TIME_IDX] <= split.val_end], val_origins, bundle.max_horizon))[bundle.name]
+    calibration = fit_calibration(
+        val_table, panel, window=int(spec.window["max_encoder_length"]),
+        info={"window_time_idx": [split.val_start, split.val_end], "origins_time_idx": val_origins}, **ccfg,
+    )
     train_scale = mase_scale(panel[panel[TIME_IDX] <= split.train_end])
     metrics, _ = calibrated_metrics(val_table, calibration, panel, prefix="val", scale=train_scale)
     timings["calibration_s"] = time.perf_counter() - t0
@@ -431,15 +439,12 @@ def _calibrate_refit_test(cfg, spec, panel, split, output_dir, best, best_path, 
 
     t0 = time.perf_counter()
     bundle = ForecastBundle(model, served_training.get_parameters(), spec, start, series)  # uncalibrated
-    horizon = int(spec.window["max_prediction_length"])
+    horizon = bundle.max_horizon
+    # every full-horizon origin of the test window (one when it is as long as the horizon)
     origins = list(range(split.test_start - 1, split.test_end - horizon + 1)) or [split.test_start - 1]
-    tables, test_pred = [], None
-    for origin in origins:
-        h = min(horizon, split.test_end - origin)
-        table, raw = bundle.forecast(as_of(panel, spec, origin, h), h, return_raw=True)
-        tables.append(table)
-        test_pred = raw if test_pred is None else test_pred
-    test_raw = attach_actuals(pd.concat(tables, ignore_index=True), panel)
+    test_raw = by_model(cross_validate([bundle], panel, origins, horizon))[bundle.name]
+    h0 = min(horizon, split.test_end - origins[0])
+    _, test_pred = bundle.forecast_last(as_of(panel, spec, origins[0], h0), h0, return_raw=True)
     test_metrics, test_table = calibrated_metrics(
         test_raw, calibration, panel, prefix="test", scale=mase_scale(panel[panel[TIME_IDX] <= split.val_end])
     )

@@ -14,7 +14,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from stockcast.data.sources import DEMAND_TABLE, PreparedTable, join_tables, read_tables
-from stockcast.data.spec import CALENDAR_FEATURES, GROUP_IDS, TIME_IDX, DatasetSpec
+from stockcast.data.spec import CALENDAR_FEATURES, DatasetSpec
 from stockcast.data.validation import (
     category_issues,
     date_issues,
@@ -29,6 +29,7 @@ from stockcast.data.validation import (
     string_values,
 )
 from stockcast.errors import Issue
+from stockcast.schema import GROUP_IDS, TIME_IDX
 
 __all__ = ["DEMAND_TABLE", "load_panel", "to_canonical"]
 

@@ -17,11 +17,7 @@ from typing import Any
 import pandas as pd
 
 from stockcast import PROJECT_ROOT
-
-#: Canonical key and target columns every dataset is mapped onto.
-CANONICAL = ("item_id", "location_id", "period", "demand")
-GROUP_IDS = ["item_id", "location_id"]
-TIME_IDX = "time_idx"
+from stockcast.schema import CANONICAL
 
 #: Calendar features that can be derived from ``period`` (all known-future categoricals).
 CALENDAR_FEATURES = {

@@ -1,7 +1,7 @@
 """Baseline forecasters for honest evaluation: what the TFT has to beat.
 
 Every baseline has the same interface (:class:`Baseline`): ``forecast(panel, origins,
-horizon, quantiles, spec)`` returns a forecast table (see DESIGN.md) with one row per
+horizon, quantiles, spec)`` returns a forecast table (:mod:`stockcast.schema`) with one row per
 item × location × forecast period and origin, ``forecast_origin``, ``horizon``, one
 ``q<level>`` column per quantile level (non-crossing, non-negative, demand units) and the
 actual ``demand`` where the panel holds it.
@@ -41,41 +41,10 @@ import numpy as np
 import pandas as pd
 
 from stockcast.data.spec import DatasetSpec
-from stockcast.evaluation.metrics import quantile_column
-
-#: Quantile levels forecast when the caller names none.
-DEFAULT_QUANTILES = [0.02, 0.1, 0.25, 0.5, 0.75, 0.9, 0.98]
+from stockcast.schema import check_levels, quantile_column, season_length_for
 
 #: Columns a panel must carry for the baselines.
 PANEL_COLUMNS = ("item_id", "location_id", "period", "time_idx", "demand")
-
-#: Periods per seasonal cycle by pandas offset prefix (the seasonal-naive / ETS default).
-SEASON_BY_OFFSET = {
-    "MS": 12, "ME": 12, "M": 12, "BMS": 12, "BME": 12, "BM": 12, "SMS": 24, "SM": 24,
-    "W": 52, "D": 7, "B": 5, "C": 5,
-    "QS": 4, "QE": 4, "Q": 4, "BQS": 4, "BQE": 4, "BQ": 4,
-    "YS": 1, "YE": 1, "Y": 1, "AS": 1, "A": 1, "BYS": 1, "BYE": 1,
-    "h": 24, "H": 24,
-}  # fmt: skip
-
-
-def season_length_for(freq: str) -> int:
-    """Season length (periods per cycle) implied by a pandas frequency alias.
-
-    Monthly -> 12, weekly -> 52, daily -> 7 (business daily -> 5), quarterly -> 4,
-    hourly -> 24, yearly -> 1; a multiple such as ``2W`` divides the cycle (26).
-
-    Raises:
-        ValueError: For a frequency without a known cycle (set ``season_length`` instead).
-    """
-    offset = pd.tseries.frequencies.to_offset(freq)
-    prefix = offset.name.split("-")[0]
-    if prefix not in SEASON_BY_OFFSET:
-        raise ValueError(
-            f"no default season length for frequency {freq!r}; set season_length on the baseline"
-        )
-    return max(1, round(SEASON_BY_OFFSET[prefix] / max(1, offset.n)))
-
 
 # ---------------------------------------------------------------------------------- panel
 class WidePanel:
@@ -233,13 +202,6 @@ def _take(a: np.ndarray, s: np.ndarray, t: np.ndarray) -> np.ndarray:
     return out
 
 
-def _check_levels(quantiles: Sequence[float] | None) -> list[float]:
-    levels = sorted({float(q) for q in (DEFAULT_QUANTILES if quantiles is None else quantiles)})
-    if not levels or levels[0] <= 0 or levels[-1] >= 1:
-        raise ValueError(f"quantiles must be levels strictly between 0 and 1, got {quantiles}")
-    return levels
-
-
 # ------------------------------------------------------------------------------ interface
 @dataclass
 class Baseline:
@@ -277,7 +239,7 @@ class Baseline:
         """
         if int(horizon) < 1:
             raise ValueError(f"horizon must be >= 1, got {horizon}")
-        levels = _check_levels(quantiles)
+        levels = check_levels(quantiles)
         origin_list = [int(origins)] if np.isscalar(origins) else [int(o) for o in origins]
         if not origin_list:
             raise ValueError("origins is empty: give at least one time_idx")

@@ -42,10 +42,11 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from stockcast.config import compose_task
 from stockcast.data.panel import load_panel
-from stockcast.data.spec import GROUP_IDS, TIME_IDX, DatasetSpec
+from stockcast.data.spec import DatasetSpec
 from stockcast.evaluation import evaluate as evaluate_task
 from stockcast.evaluation import monitor as monitor_task
 from stockcast.evaluation.metrics import forecast_metrics
+from stockcast.schema import GROUP_IDS, TIME_IDX
 from stockcast.tracking.mlflow_utils import log_config, log_table, setup_tracking, tracked_run
 from stockcast.tracking.registry import current_champion, load_bundle, resolve_model
 

@@ -27,19 +27,18 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from stockcast.data.panel import load_panel
-from stockcast.data.spec import GROUP_IDS, TIME_IDX, DatasetSpec
+from stockcast.data.spec import DatasetSpec
 from stockcast.evaluation.baselines import make_baselines
 from stockcast.evaluation.metrics import (
     forecast_metrics,
     mase_scale,
     metrics_by_horizon,
     pit_values,
-    quantile_column,
 )
 from stockcast.forecast.dataset import TimeSplit
 from stockcast.forecast.interpret import attention_profile, interpretation, variable_importance
-from stockcast.forecast.predict import attach_actuals
-from stockcast.forecast.pyfunc import ForecastBundle
+from stockcast.forecast.protocol import attach_actuals, rolling_origins
+from stockcast.forecast.bundle import ForecastBundle
 from stockcast.forecast.scenarios import as_of, price_settings, with_price
 from stockcast.plots.forecast import (
     attention_chart,
@@ -48,6 +47,7 @@ from stockcast.plots.forecast import (
     importance_chart,
     pick_series,
 )
+from stockcast.schema import GROUP_IDS, TIME_IDX, quantile_column
 from stockcast.tracking.mlflow_utils import (
     log_config,
     log_fingerprint,
@@ -76,13 +76,6 @@ class EvalResult:
 
 
 # ---------------------------------------------------------------------------- forecasting
-def rolling_origins(split: TimeSplit, horizon: int, n_origins: int, stride: int) -> list[int]:
-    """Origins inside the test window: the first sees everything before it, later ones
-    move forward by ``stride`` periods while at least one period is left to forecast."""
-    first = split.test_start - 1
-    return [first + k * stride for k in range(int(n_origins)) if first + k * stride < split.test_end]
-
-
 def tft_forecast(
     bundle: ForecastBundle,
     panel: pd.DataFrame,
@@ -99,7 +92,7 @@ def tft_forecast(
     tables, first_raw = [], None
     for origin in origins:
         h = min(horizon, end - origin)
-        table, raw = bundle.forecast(
+        table, raw = bundle.forecast_last(
             as_of(panel, bundle.spec, origin, h), h, return_raw=True, calibrated=calibrated
         )
         tables.append(table)
@@ -118,7 +111,7 @@ def price_response(
     base = as_of(panel, bundle.spec, origin, horizon)
     rows = []
     for f in factors:
-        t = bundle.forecast(with_price(base, bundle.spec, origin, f), horizon)
+        t = bundle.forecast_last(with_price(base, bundle.spec, origin, f), horizon)
         rows.append({"price_factor": f, **{c: t[c].mean() for c in t.columns if c.startswith("q")}})
     out = pd.DataFrame(rows).sort_values("price_factor").reset_index(drop=True)
     med = out[quantile_column(0.5)].to_numpy()
@@ -142,7 +135,7 @@ def run(cfg: DictConfig) -> EvalResult:
         panel = panel.merge(pd.DataFrame(bundle.series, columns=GROUP_IDS), on=GROUP_IDS)
     split = TimeSplit.from_panel(panel, spec)
     horizon = int(cfg.evaluation.horizon or spec.window["max_prediction_length"])
-    origins = rolling_origins(split, horizon, cfg.evaluation.n_origins, cfg.evaluation.origin_stride)
+    origins = rolling_origins(split.test_start, split.test_end, cfg.evaluation.n_origins, cfg.evaluation.origin_stride)
     quantiles = [float(q) for q in bundle.model.loss.quantiles]
     scale = mase_scale(panel[panel[TIME_IDX] < split.test_start])
 

@@ -4,7 +4,7 @@ Every metric is logged as ``{split}_{name}`` (``test_mae``, ``val_pinball``,
 ``test_coverage_80``...). :func:`forecast_metrics` is the only place that computes them,
 for the TFT, the baselines and the monitor alike.
 
-Inputs are forecast tables (see DESIGN.md): one row per item × location × period with
+Inputs are forecast tables (:mod:`stockcast.schema`): one row per item × location × period with
 quantile columns ``q<level>`` plus the realised ``demand``.
 """
 
@@ -13,33 +13,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from stockcast.schema import point_column, quantile_column, quantile_levels
+
 #: Central intervals reported as coverage/width, by nominal coverage in percent.
 INTERVALS = (50, 80, 96)
-
-
-def quantile_column(level: float) -> str:
-    """Column name of a quantile level: 0.5 -> ``q0.5``, 0.02 -> ``q0.02``."""
-    return f"q{float(level):g}"
-
-
-def quantile_levels(table: pd.DataFrame) -> list[float]:
-    """Quantile levels present in a forecast table, ascending."""
-    levels = []
-    for c in table.columns:
-        if c.startswith("q"):
-            try:
-                levels.append(float(c[1:]))
-            except ValueError:
-                continue
-    return sorted(levels)
-
-
-def point_column(table: pd.DataFrame) -> str:
-    """Column used as the point forecast: the median (or the level closest to it)."""
-    levels = quantile_levels(table)
-    if not levels:
-        raise ValueError("forecast table has no quantile columns (q<level>)")
-    return quantile_column(min(levels, key=lambda q: abs(q - 0.5)))
 
 
 def pinball_loss(y: np.ndarray, q: np.ndarray, level: float) -> np.ndarray:

@@ -45,11 +45,11 @@ from mlflow.entities.model_registry import ModelVersion
 from omegaconf import DictConfig, OmegaConf
 
 from stockcast.data.panel import load_panel
-from stockcast.data.spec import GROUP_IDS, TIME_IDX
-from stockcast.evaluation.metrics import forecast_metrics, quantile_column
-from stockcast.forecast.predict import attach_actuals
-from stockcast.forecast.pyfunc import ForecastBundle
+from stockcast.evaluation.metrics import forecast_metrics
+from stockcast.forecast.protocol import attach_actuals
+from stockcast.forecast.bundle import ForecastBundle
 from stockcast.forecast.scenarios import as_of
+from stockcast.schema import GROUP_IDS, TIME_IDX, quantile_column
 from stockcast.tracking.mlflow_utils import log_config, log_table, setup_tracking, tracked_run
 from stockcast.tracking.registry import current_champion, load_bundle, resolve_model
 from stockcast.train import select_series
@@ -115,7 +115,7 @@ def issued_forecasts(
     tables = []
     for p in periods:
         origin = int(p) - int(lead)
-        table = bundle.forecast(as_of(panel, bundle.spec, origin, int(lead)), int(lead))
+        table = bundle.forecast_last(as_of(panel, bundle.spec, origin, int(lead)), int(lead))
         tables.append(table[table["horizon"] == int(lead)])
     out = pd.concat(tables, ignore_index=True)
     return attach_actuals(out, panel)

@@ -22,7 +22,7 @@ has to move so that a fraction ``τ`` of the actuals falls below it:
   levels are made monotone outward from it (no crossing) and clipped at zero.
 
 The fitted :class:`QuantileCalibration` is stored with the registered model
-(:class:`stockcast.forecast.pyfunc.ForecastBundle` keeps it in ``meta.json``), so every
+(:class:`stockcast.forecast.bundle.ForecastBundle` keeps it in ``meta.json``), so every
 consumer (evaluate, optimize, backtest, a downstream ``mlflow.pyfunc`` user) gets the
 calibrated quantiles. ``calibration.method=none`` in the training config switches it off;
 models registered before calibration existed simply have none.
@@ -33,21 +33,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from stockcast.data.spec import GROUP_IDS
-from stockcast.evaluation.metrics import (
-    forecast_metrics,
-    point_column,
-    quantile_column,
-    quantile_levels,
-)
-
-if TYPE_CHECKING:
-    from stockcast.forecast.pyfunc import ForecastBundle
+from stockcast.evaluation.metrics import forecast_metrics
+from stockcast.schema import GROUP_IDS, point_column, quantile_column, quantile_levels
 
 METHODS = ("none", "conformal")
 SCALES = ("encoder_mean", "median")
@@ -273,64 +265,39 @@ def fit_conformal(
     )
 
 
-def validation_origins(start: int, end: int, n_origins: int, stride: int) -> list[int]:
-    """Forecast origins in a window ``[start, end]``: the first sees everything before it,
-    the next ones move forward by ``stride`` while a period is left to forecast."""
-    first = int(start) - 1
-    return [first + k * int(stride) for k in range(int(n_origins)) if first + k * int(stride) < int(end)]
-
-
-def calibrate_bundle(
-    bundle: ForecastBundle,
+def fit_calibration(
+    forecasts: pd.DataFrame,
     panel: pd.DataFrame,
-    start: int,
-    end: int,
-    cfg: Mapping[str, Any] | None,
-) -> tuple[QuantileCalibration | None, pd.DataFrame]:
-    """Fit the calibration of ``bundle`` on its forecasts of the window ``[start, end]``.
+    *,
+    method: str = "conformal",
+    scale: str = "encoder_mean",
+    window: int,
+    bins: int = 3,
+    min_rows_per_bin: int = 50,
+    info: Mapping[str, Any] | None = None,
+) -> QuantileCalibration | None:
+    """The calibration ``method`` asks for, fitted on uncalibrated forecasts with actuals.
 
-    The forecasts are made the way the model serves them (:meth:`ForecastBundle.forecast`
-    on the panel as seen at each origin, uncalibrated).
+    ``forecasts`` are the model's own forecasts of a held-out window (the validation window,
+    from :func:`stockcast.forecast.protocol.cross_validate`), made the way it serves them.
+    ``method="none"`` returns ``None`` (serve the model's own quantiles).
 
-    Args:
-        bundle: The trained model (its own calibration, if any, is not used here).
-        panel: Canonical panel with actual demand in the window.
-        start: First ``time_idx`` of the window (the validation window).
-        end: Last ``time_idx`` of the window.
-        cfg: The ``calibration`` config: ``method`` (``conformal`` | ``none``), ``scale``,
-            ``bins``, ``min_rows_per_bin``, ``n_origins``, ``origin_stride``.
-
-    Returns:
-        The calibration (``None`` for ``method: none``) and the uncalibrated window forecasts
-        with actuals.
+    Raises:
+        ValueError: An unknown method (or what :func:`fit_conformal` raises).
     """
-    from stockcast.forecast.predict import attach_actuals
-    from stockcast.forecast.scenarios import as_of
-
-    cfg = dict(cfg or {})
-    method = str(cfg.get("method", "conformal"))
     if method not in METHODS:
         raise ValueError(f"calibration.method must be one of {METHODS}, not {method!r}")
-    horizon = int(bundle.dataset_parameters["max_prediction_length"])
-    origins = validation_origins(start, end, cfg.get("n_origins", 1), cfg.get("origin_stride", 1))
-    tables = []
-    for origin in origins:
-        h = min(horizon, int(end) - origin)
-        tables.append(bundle.forecast(as_of(panel, bundle.spec, origin, h), h, calibrated=False))
-    forecasts = attach_actuals(pd.concat(tables, ignore_index=True), panel)
     if method == "none":
-        return None, forecasts
-    window = int(bundle.dataset_parameters["max_encoder_length"])
-    calibration = fit_conformal(
+        return None
+    return fit_conformal(
         forecasts,
         panel,
-        scale=str(cfg.get("scale", "encoder_mean")),
+        scale=scale,
         window=window,
-        bins=int(cfg.get("bins", 3)),
-        min_rows_per_bin=int(cfg.get("min_rows_per_bin", 50)),
-        info={"window_time_idx": [int(start), int(end)], "origins_time_idx": origins},
+        bins=bins,
+        min_rows_per_bin=min_rows_per_bin,
+        info=info,
     )
-    return calibration, forecasts
 
 
 def calibrated_metrics(

@@ -14,8 +14,9 @@ import pandas as pd
 from hydra.utils import instantiate
 from pytorch_forecasting import TimeSeriesDataSet
 
-from stockcast.data.spec import GROUP_IDS, TIME_IDX, DatasetSpec
+from stockcast.data.spec import DatasetSpec
 from stockcast.errors import DataValidationError, Issue
+from stockcast.schema import GROUP_IDS, TIME_IDX
 
 
 @dataclass(frozen=True)

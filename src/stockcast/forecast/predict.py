@@ -1,4 +1,4 @@
-"""TFT predictions -> the forecast table of DESIGN.md.
+"""TFT predictions -> the forecast table (:mod:`stockcast.schema`).
 
 One row per item_id × location_id × period with ``forecast_origin`` (last period the model
 saw), ``horizon`` (1 = first period after the origin) and one column per quantile level
@@ -12,8 +12,7 @@ import pandas as pd
 import torch
 from pytorch_forecasting import TemporalFusionTransformer, TimeSeriesDataSet
 
-from stockcast.data.spec import GROUP_IDS, TIME_IDX
-from stockcast.evaluation.metrics import quantile_column
+from stockcast.schema import GROUP_IDS, TIME_IDX, quantile_column
 
 
 def period_lookup(calendar_start: pd.Timestamp, freq: str, max_idx: int) -> pd.DatetimeIndex:
@@ -79,9 +78,3 @@ def to_forecast_table(
     for j, level in enumerate(levels):
         table[quantile_column(level)] = flat[:, j]
     return table[valid].reset_index(drop=True)
-
-
-def attach_actuals(table: pd.DataFrame, panel: pd.DataFrame) -> pd.DataFrame:
-    """Add realised ``demand`` from the canonical panel (NaN where not yet observed)."""
-    actual = panel[[*GROUP_IDS, "period", "demand"]]
-    return table.drop(columns=["demand"], errors="ignore").merge(actual, on=[*GROUP_IDS, "period"], how="left")

@@ -20,8 +20,9 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from pytorch_forecasting import TemporalFusionTransformer, TimeSeriesDataSet
 
-from stockcast.data.spec import TIME_IDX, DatasetSpec
+from stockcast.data.spec import DatasetSpec
 from stockcast.forecast.dataset import dataset_kwargs
+from stockcast.schema import TIME_IDX
 
 
 class LearningRateRecorder(Callback):

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from stockcast.data.spec import GROUP_IDS, TIME_IDX, DatasetSpec
+from stockcast.data.spec import DatasetSpec
+from stockcast.schema import GROUP_IDS, TIME_IDX
 
 
 def as_of(panel: pd.DataFrame, spec: DatasetSpec, origin: int, horizon: int) -> pd.DataFrame:

@@ -45,7 +45,7 @@ from scipy import special
 
 from stockcast.data.validation import raise_if, rows_where
 from stockcast.errors import Issue
-from stockcast.evaluation.metrics import quantile_column, quantile_levels
+from stockcast.schema import quantile_column, quantile_levels
 
 NODE_KEYS = ["item_id", "location_id"]
 

@@ -27,11 +27,12 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from stockcast.data.panel import load_panel
-from stockcast.data.spec import GROUP_IDS, TIME_IDX, DatasetSpec
+from stockcast.data.spec import DatasetSpec
 from stockcast.data.supply import SupplyTables, derive_supply
-from stockcast.forecast.pyfunc import ForecastBundle
+from stockcast.forecast.bundle import ForecastBundle
 from stockcast.forecast.scenarios import as_of, price_settings, with_price
 from stockcast.optimization.plan import PlanConfig, PlanResult, plan
+from stockcast.schema import GROUP_IDS, TIME_IDX
 from stockcast.tracking.mlflow_utils import log_config, setup_tracking, tracked_run
 from stockcast.tracking.registry import current_champion, load_bundle, resolve_model
 from stockcast.train import select_series
@@ -89,12 +90,12 @@ def forecasts_for_plan(
     spec = bundle.spec
     base = as_of(panel, spec, origin, horizon)
     if list_price is None or not spec.price:
-        return bundle.forecast(base, horizon), None
+        return bundle.forecast_last(base, horizon), None
     price_settings(spec)
-    at_list = bundle.forecast(with_price(base, spec, origin, 1.0), horizon)
+    at_list = bundle.forecast_last(with_price(base, spec, origin, 1.0), horizon)
     tables = []
     for m in markdowns:
-        t = bundle.forecast(with_price(base, spec, origin, 1.0 - float(m)), horizon)
+        t = bundle.forecast_last(with_price(base, spec, origin, 1.0 - float(m)), horizon)
         lp = t.set_index(GROUP_IDS).index.map(list_price.to_dict().get).to_numpy(dtype=float)
         tables.append(t.assign(price=lp * (1.0 - float(m))))
     return at_list, (pd.concat(tables, ignore_index=True) if tables else None)

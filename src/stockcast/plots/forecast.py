@@ -10,8 +10,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from stockcast.data.spec import GROUP_IDS  # noqa: E402
-from stockcast.evaluation.metrics import quantile_column, quantile_levels  # noqa: E402
+from stockcast.schema import (  # noqa: E402
+    GROUP_IDS,  # noqa: E402
+    quantile_column,
+    quantile_levels,
+)
 
 
 def fan_chart(

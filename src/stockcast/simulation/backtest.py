@@ -77,11 +77,11 @@ from omegaconf import DictConfig, OmegaConf
 from scipy import special
 
 from stockcast.data.panel import load_panel
-from stockcast.data.spec import GROUP_IDS, TIME_IDX
 from stockcast.data.supply import SupplyTables, validate_supply
 from stockcast.forecast.dataset import TimeSplit
 from stockcast.optimization.network import CostModel, build_network
 from stockcast.optimization.plan import PlanConfig
+from stockcast.schema import GROUP_IDS, TIME_IDX, season_length_for
 from stockcast.simulation.engine import (
     Economics,
     SimTrace,
@@ -685,8 +685,7 @@ def run(cfg: DictConfig) -> BacktestResult:
     win.elasticity = world_elasticity(win, elasticity, gdir if truth_lead is not None else None)
     fcs = _forecasters(cfg, policies, panel, spec, bundle, truth_demand,
                        int(panel[TIME_IDX].max()))
-    season = int(bt.get("season_length") or {"MS": 12, "M": 12, "W-MON": 52, "W": 52,
-                                             "D": 7}.get(str(spec.freq), 12))
+    season = int(bt.get("season_length") or season_length_for(spec.freq))
     traces: dict[tuple[str, float | None], SimTrace] = {}
 
     def sim(name: str, knob: float | None) -> SimTrace:

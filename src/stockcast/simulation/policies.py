@@ -22,13 +22,12 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from stockcast.data.spec import GROUP_IDS
 from stockcast.data.supply import SupplyTables, validate_supply
-from stockcast.evaluation.metrics import quantile_column, quantile_levels
 from stockcast.optimization.distribution import QuantileFunction
 from stockcast.optimization.network import build_network
 from stockcast.optimization.newsvendor import critical_ratio
 from stockcast.optimization.plan import PlanConfig, plan
+from stockcast.schema import GROUP_IDS, quantile_column, quantile_levels
 from stockcast.simulation.engine import Decision, SimView
 
 

@@ -14,7 +14,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 if TYPE_CHECKING:
-    from stockcast.forecast.pyfunc import ForecastBundle
+    from stockcast.forecast.bundle import ForecastBundle
 
 
 def resolve_model(ref: str | int | None, name: str) -> ModelVersion:

@@ -1,0 +1,310 @@
+"""A trained TFT with what it needs to forecast new data: the model behind every registered version.
+
+:class:`ForecastBundle` is a :class:`~stockcast.forecast.protocol.Forecaster`
+(``forecast(panel, origins, horizon, quantiles)``, calibrated quantiles) and answers raw
+source-schema tables for the MLflow pyfunc (:meth:`ForecastBundle.predict`, see
+:mod:`stockcast.forecast.pyfunc`): each series' history (demand observed) followed by its
+future periods (demand missing, known future covariates filled in).
+
+The checkpoint holds pickled normalizers and is loaded with ``weights_only=False``: load only
+models you produced.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from pytorch_forecasting import TemporalFusionTransformer, TimeSeriesDataSet
+
+from stockcast.data.panel import to_canonical
+from stockcast.data.spec import DatasetSpec
+from stockcast.data.validation import raise_if
+from stockcast.errors import Issue
+from stockcast.forecast.calibration import QuantileCalibration
+from stockcast.forecast.predict import raw_predictions, to_forecast_table
+from stockcast.forecast.scenarios import as_of
+from stockcast.schema import GROUP_IDS, TIME_IDX, quantile_column
+
+INPUT_TABLE = "model_input"
+
+
+class ForecastBundle:
+    """A trained TFT with everything needed to rebuild its datasets on new data.
+
+    ``calibration`` (optional, see :mod:`stockcast.forecast.calibration`) is applied to
+    every forecast; bundles saved before calibration existed load with none.
+    """
+
+    def __init__(
+        self,
+        model: TemporalFusionTransformer,
+        dataset_parameters: dict[str, Any],
+        spec: DatasetSpec,
+        calendar_start: pd.Timestamp,
+        series: list[tuple[str, str]] | None = None,
+        calibration: QuantileCalibration | None = None,
+        name: str = "tft",
+    ) -> None:
+        self.name = name
+        self.model = model.eval()
+        self.series = [tuple(s) for s in series] if series is not None else None
+        self.dataset_parameters = dataset_parameters
+        self.spec = spec
+        self.calendar_start = pd.Timestamp(calendar_start)
+        self.calibration = calibration
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, folder: Path, checkpoint: Path) -> dict[str, str]:
+        """Write the artifacts a pyfunc needs; returns name -> path for ``log_model``."""
+        folder.mkdir(parents=True, exist_ok=True)
+        params = folder / "dataset_parameters.pkl"
+        params.write_bytes(pickle.dumps(self.dataset_parameters))
+        meta = folder / "meta.json"
+        meta.write_text(
+            json.dumps(
+                {
+                    "spec": self.spec.to_dict(),
+                    "calendar_start": str(self.calendar_start.date()),
+                    "series": self.series,
+                    "calibration": self.calibration.to_dict() if self.calibration else None,
+                },
+                indent=2,
+                default=str,
+            )
+        )
+        return {"checkpoint": str(checkpoint), "dataset_parameters": str(params), "meta": str(meta)}
+
+    @classmethod
+    def load(cls, artifacts: dict[str, str]) -> ForecastBundle:
+        model = load_checkpoint(artifacts["checkpoint"])
+        params = pickle.loads(Path(artifacts["dataset_parameters"]).read_bytes())
+        meta = json.loads(Path(artifacts["meta"]).read_text())
+        calibration = meta.get("calibration")  # absent in models saved before calibration
+        return cls(
+            model,
+            params,
+            DatasetSpec(**meta["spec"]),
+            pd.Timestamp(meta["calendar_start"]),
+            meta.get("series"),
+            QuantileCalibration.from_dict(calibration) if calibration else None,
+        )
+
+    # ------------------------------------------------------------------ prediction
+    @property
+    def known_items(self) -> set[str]:
+        return set(self.dataset_parameters["categorical_encoders"]["item_id"].classes_)
+
+    @property
+    def known_locations(self) -> set[str]:
+        return set(self.dataset_parameters["categorical_encoders"]["location_id"].classes_)
+
+    def prepare(self, raw: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+        """Validate a raw-schema input and return the canonical panel and the future length."""
+        spec = self.spec
+        issues: list[Issue] = []
+        if not isinstance(raw, pd.DataFrame):
+            raise TypeError(f"{INPUT_TABLE}: expected a pandas DataFrame, got {type(raw).__name__}")
+        missing = [c for c in spec.required_source_columns if c not in raw.columns]
+        if missing:
+            raise_if(
+                [
+                    Issue(INPUT_TABLE, c, "missing_column", "required column is absent")
+                    for c in missing
+                ]
+            )
+        raw = raw.reset_index(drop=True).copy()
+        # unknown (past-only) covariates are not needed in future rows: carry the last value
+        future_rows = raw[spec.columns["demand"]].isna()
+        if future_rows.any() and spec.unknown_reals:
+            keys = [spec.columns[k] for k in ("item_id", "location_id") if k in spec.columns]
+            filled = raw.groupby(keys, sort=False, observed=True)[spec.unknown_reals].ffill()
+            raw.loc[future_rows, spec.unknown_reals] = filled.loc[future_rows]
+        panel = to_canonical(
+            raw, spec, table=INPUT_TABLE, allow_future=True, calendar_start=self.calendar_start
+        )
+        for key, known, col in (
+            ("item_id", self.known_items, spec.columns["item_id"]),
+            ("location_id", self.known_locations, spec.columns.get("location_id", "location_id")),
+        ):
+            unknown = sorted(set(panel[key]) - known)
+            if unknown:
+                rows = panel.index[panel[key].isin(unknown)].tolist()
+                issues.append(
+                    Issue(
+                        INPUT_TABLE,
+                        col,
+                        "known_category",
+                        f"{key} not seen in training: {', '.join(unknown[:10])}"
+                        + (f" (+{len(unknown) - 10} more)" if len(unknown) > 10 else ""),
+                        rows,
+                    )
+                )
+        raise_if(issues)
+
+        future = panel["demand"].isna()
+        n_future = panel[future].groupby(GROUP_IDS).size()
+        n_hist = panel[~future].groupby(GROUP_IDS).size()
+        series = n_hist.index.union(n_future.index)
+        n_future = n_future.reindex(series, fill_value=0)
+        n_hist = n_hist.reindex(series, fill_value=0)
+        max_h = int(self.dataset_parameters["max_prediction_length"])
+        min_enc = int(self.dataset_parameters["min_encoder_length"])
+        for bad, rule, msg in (
+            (n_future[n_future == 0], "future_rows", "no future rows (rows with missing demand after the history)"),
+            (n_future[n_future > max_h], "horizon", f"more future rows than the model's horizon ({max_h})"),
+            (n_hist[n_hist < min_enc], "enough_history", f"fewer than min_encoder_length={min_enc} observed periods"),
+        ):
+            if len(bad):
+                names = [f"{i}@{loc} ({v})" for (i, loc), v in bad.items()]
+                issues.append(
+                    Issue(INPUT_TABLE, spec.columns["demand"], rule, f"{msg}: {', '.join(names[:10])}")
+                )
+        raise_if(issues)
+        lengths = n_future.unique()
+        if len(lengths) > 1:
+            raise_if(
+                [
+                    Issue(
+                        INPUT_TABLE,
+                        spec.columns["period"],
+                        "same_horizon",
+                        f"all series must ask for the same number of future periods, got {sorted(lengths.tolist())}",
+                    )
+                ]
+            )
+        return panel, int(lengths[0])
+
+    def predict(self, raw: pd.DataFrame) -> pd.DataFrame:
+        """Forecast the future rows of a raw source-schema table (module docstring)."""
+        panel, horizon = self.prepare(raw)
+        return self.forecast_last(panel, horizon)
+
+    @property
+    def quantiles(self) -> list[float]:
+        """Quantile levels the model forecasts."""
+        return [float(q) for q in self.model.loss.quantiles]
+
+    @property
+    def max_horizon(self) -> int:
+        return int(self.dataset_parameters["max_prediction_length"])
+
+    def forecast(
+        self,
+        panel: pd.DataFrame,
+        origins: Sequence[int],
+        horizon: int,
+        quantiles: Sequence[float] | None = None,
+        *,
+        calibrated: bool = True,
+    ) -> pd.DataFrame:
+        """The :class:`~stockcast.forecast.protocol.Forecaster` protocol.
+
+        From each origin the model sees the panel as known then
+        (:func:`stockcast.forecast.scenarios.as_of`); the horizon is truncated at the end of
+        the panel and at the model's ``max_prediction_length``. Series that do not reach the
+        end of an origin's horizon are not forecast from it.
+
+        Raises:
+            ValueError: An origin leaves no period to forecast, or ``quantiles`` asks for a
+                level the model does not forecast.
+        """
+        levels = self._levels(quantiles)
+        end = int(panel[TIME_IDX].max())
+        tables = []
+        for origin in origins:
+            h = min(int(horizon), self.max_horizon, end - int(origin))
+            if h < 1:
+                raise ValueError(
+                    f"{self.name}: origin time_idx {origin} leaves no period to forecast "
+                    f"(panel ends at time_idx {end})"
+                )
+            view = as_of(panel, self.spec, int(origin), h)
+            tables.append(self.forecast_last(view, h, calibrated=calibrated))
+        out = pd.concat(tables, ignore_index=True)
+        drop = [quantile_column(q) for q in self.quantiles if q not in levels]
+        return out.drop(columns=drop)
+
+    def _levels(self, quantiles: Sequence[float] | None) -> list[float]:
+        if quantiles is None:
+            return self.quantiles
+        missing = sorted({float(q) for q in quantiles} - set(self.quantiles))
+        if missing:
+            raise ValueError(
+                f"{self.name}: the model forecasts quantiles {self.quantiles}, not {missing}"
+            )
+        return sorted({float(q) for q in quantiles})
+
+    def uncalibrated(self) -> ForecastBundle:
+        """The same model serving its own quantiles (no calibration), named ``<name>_uncalibrated``."""
+        return ForecastBundle(
+            self.model,
+            self.dataset_parameters,
+            self.spec,
+            self.calendar_start,
+            self.series,
+            None,
+            name=f"{self.name}_uncalibrated",
+        )
+
+    def forecast_last(
+        self, panel: pd.DataFrame, horizon: int, *, return_raw: bool = False, calibrated: bool = True
+    ):
+        """Forecast the last ``horizon`` periods of every series of a canonical panel.
+
+        Those periods' ``demand`` is never read (it may be NaN); only their known-future
+        covariates are. With ``return_raw`` the raw ``Prediction`` (for interpretation) comes
+        back too. The quantiles are calibrated when the bundle has a calibration, unless
+        ``calibrated`` is false (the model's own quantiles; the raw ``Prediction`` is always
+        the model's).
+        """
+        history = panel
+        panel = panel.assign(demand=panel["demand"].fillna(0.0))
+        dataset = TimeSeriesDataSet.from_parameters(
+            self.dataset_parameters,
+            panel,
+            predict=True,
+            stop_randomization=True,
+            max_prediction_length=horizon,
+            min_prediction_length=horizon,
+        )
+        pred = raw_predictions(self.model, dataset)
+        table = to_forecast_table(
+            self.model, pred, calendar_start=self.calendar_start, freq=self.spec.freq
+        ).drop(columns=[TIME_IDX])
+        if calibrated and self.calibration is not None:
+            table = self.calibration.apply(table, history)
+        return (table, pred) if return_raw else table
+
+
+def load_checkpoint(path: str | Path) -> TemporalFusionTransformer:
+    """Load a TFT checkpoint on CPU (pickled normalizers: only load checkpoints you trust)."""
+    return TemporalFusionTransformer.load_from_checkpoint(
+        str(path), map_location=torch.device("cpu"), weights_only=False
+    )
+
+
+def example_input(raw: pd.DataFrame, spec: DatasetSpec, n_series: int = 2, n_history: int | None = None, horizon: int = 1) -> pd.DataFrame:
+    """A raw-schema input example: a few series' history plus ``horizon`` future rows."""
+    keys = [spec.columns[k] for k in ("item_id", "location_id") if k in spec.columns]
+    period = spec.columns["period"]
+    raw = raw.sort_values([*keys, period])
+    groups = raw.groupby(keys, sort=False, observed=True)
+    chosen = list(groups.groups)[:n_series]
+    parts = []
+    for key in chosen:
+        g = groups.get_group(key if isinstance(key, tuple) else (key,))
+        g = g.tail((n_history or len(g)) + horizon).copy()
+        g.loc[g.index[-horizon:], spec.columns["demand"]] = np.nan
+        parts.append(g)
+    out = pd.concat(parts).reset_index(drop=True)
+    for c in out.columns:
+        if isinstance(out[c].dtype, pd.CategoricalDtype):
+            out[c] = out[c].astype(str)
+    return out
