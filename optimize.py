@@ -3,13 +3,10 @@
     python optimize.py [model=models:/stockcast-tft@champion | model=<version>] [optimizer.values.budget=1e6]
 """
 
-import sys
-
 import hydra
 from omegaconf import DictConfig
 
 import stockcast.config  # noqa: F401  (registers ${project_root:})
-from stockcast.config import model_ref_alias
 from stockcast.optimization.run import run, summary_text
 
 
@@ -19,5 +16,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    sys.argv = model_ref_alias(sys.argv)
     main()

@@ -23,9 +23,8 @@ from hydra.utils import instantiate
 
 import stockcast.config  # noqa: F401
 from stockcast import PROJECT_ROOT
-from stockcast.data.panel import load_panel
+from stockcast.data.panel import load_panel, select_series
 from stockcast.forecast.dataset import TimeSplit, training_dataset
-from stockcast.train import select_series
 
 
 def _device(accelerator: str) -> torch.device:
@@ -43,7 +42,7 @@ def _to(batch, device):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. data=synthetic model.hidden_size=32")
+    ap.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. data=synthetic tft.hidden_size=32")
     ap.add_argument("--batches", type=int, default=30)
     ap.add_argument("--workers", type=int, nargs="+", default=[0, 2])
     ap.add_argument("--batch-size", type=int, default=None)
@@ -52,12 +51,12 @@ def main() -> None:
     with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
         cfg = compose("train", overrides=["paths.output_dir=/tmp/stockcast-bench", *args.overrides])
     spec = instantiate(cfg.data)
-    panel = select_series(load_panel(spec), cfg.get("max_series"))
+    panel = select_series(load_panel(spec), None, cfg.get("max_series"))
     training = training_dataset(panel, spec, TimeSplit.from_panel(panel, spec))
-    model = instantiate(cfg.model)(training)
+    model = instantiate(cfg.tft)(training)
     device = _device(cfg.trainer.accelerator)
     model.to(device).train()
-    opt = torch.optim.Adam(model.parameters(), lr=float(cfg.model.learning_rate))
+    opt = torch.optim.Adam(model.parameters(), lr=float(cfg.tft.learning_rate))
     bs = args.batch_size or int(cfg.loader.batch_size)
     amp = "bf16" in str(cfg.trainer.precision) and device.type == "cuda"
     print(f"dataset={spec.name} samples={len(training)} batch_size={bs} device={device} bf16={amp} "

@@ -351,7 +351,7 @@ def test_backtest_end_to_end(smoke_train, tmp_path):
     from stockcast.simulation.backtest import run
 
     result, _ = smoke_train
-    cfg = compose_config("backtest", ["experiment=smoke", f"model_ref={result.model_version}",
+    cfg = compose_config("backtest", ["experiment=smoke", f"model={result.model_version}",
                                       "max_series=4"], tmp_path)
     bt = run(cfg)
     assert mlflow.get_run(bt.run_id).info.status == "FINISHED"

@@ -14,8 +14,8 @@ from scipy.stats import norm
 from stockcast.evaluation.metrics import forecast_metrics
 from stockcast.forecast.calibration import (
     QuantileCalibration,
-    fit_calibration,
     conformal_quantile,
+    fit_calibration,
     fit_conformal,
     monotone_from_point,
     row_scale,
@@ -164,9 +164,8 @@ def _bundle(result):
 
 
 def test_registered_model_serves_calibrated_quantiles(smoke_train):
-    from stockcast.data.panel import load_panel
+    from stockcast.data.panel import load_panel, select_series
     from stockcast.forecast.scenarios import as_of
-    from stockcast.train import select_series
 
     result, cfg = smoke_train
     run = mlflow.get_run(result.run_id)
@@ -181,7 +180,7 @@ def test_registered_model_serves_calibrated_quantiles(smoke_train):
     bundle = _bundle(result)
     assert bundle.calibration is not None and bundle.calibration.to_dict() == stored
     assert stored["info"]["window_time_idx"] == [int(run.data.params["split.val_start"]), int(run.data.params["split.val_end"])]
-    panel = select_series(load_panel(bundle.spec), cfg.max_series)
+    panel = select_series(load_panel(bundle.spec), None, cfg.max_series)
     view = as_of(panel, bundle.spec, 56, 3)
     served = bundle.forecast_last(view, 3)
     own = bundle.forecast_last(view, 3, calibrated=False)
@@ -210,22 +209,20 @@ def test_bundles_without_calibration_still_load(smoke_train, tmp_path):
     meta_file.write_text(json.dumps(meta))
     old = ForecastBundle.load(artifacts)
     assert old.calibration is None
-    from stockcast.data.panel import load_panel
+    from stockcast.data.panel import load_panel, select_series
     from stockcast.forecast.scenarios import as_of
-    from stockcast.train import select_series
 
-    view = as_of(select_series(load_panel(old.spec), 12), old.spec, 56, 3)
+    view = as_of(select_series(load_panel(old.spec), None, 12), old.spec, 56, 3)
     pd.testing.assert_frame_equal(old.forecast_last(view, 3), bundle.forecast_last(view, 3, calibrated=False))
 
 
 def test_method_none_switches_calibration_off(smoke_train):
-    from stockcast.data.panel import load_panel
+    from stockcast.data.panel import load_panel, select_series
     from stockcast.forecast.protocol import by_model, cross_validate
-    from stockcast.train import select_series
 
     result, _ = smoke_train
     bundle = _bundle(result).uncalibrated()
-    panel = select_series(load_panel(bundle.spec), 12)
+    panel = select_series(load_panel(bundle.spec), None, 12)
     table = by_model(cross_validate([bundle], panel[panel.time_idx <= 56], [53, 55], 3))[bundle.name]
     assert sorted(table.forecast_origin.unique()) == [pd.Timestamp("2017-06-01"), pd.Timestamp("2017-08-01")]
     assert table.demand.notna().all()
@@ -250,7 +247,7 @@ def test_refit_trains_on_validation_and_replays_the_schedule(tmp_path, tracking_
     early = sorted((tmp_path / "checkpoints").glob("epoch*.ckpt"))
     assert len(early) == 1 and m["refit_epochs"] == best_epochs(early[0])
     lrs = refitted.hparams.learning_rate
-    assert isinstance(lrs, list) and len(lrs) == m["refit_epochs"] and lrs[0] == pytest.approx(cfg.model.learning_rate)
+    assert isinstance(lrs, list) and len(lrs) == m["refit_epochs"] and lrs[0] == pytest.approx(cfg.tft.learning_rate)
     assert best_epochs(result.best_checkpoint) == m["refit_epochs"]
     # the refitted model's target scales were fitted on train + validation
     assert "test_uncalibrated_mae" not in m and np.isfinite(m["test_mae"])

@@ -44,7 +44,7 @@ def test_every_trainer_config_composes(trainer, tmp_path):
 
 
 @pytest.mark.parametrize("experiment", _options("experiment"))
-@pytest.mark.parametrize("task", ["train", "evaluate", "optimize", "backtest"])
+@pytest.mark.parametrize("task", ["train", "evaluate", "monitor", "drift_demo", "optimize", "backtest"])
 def test_every_experiment_composes_for_every_task(task, experiment, tmp_path):
     if not (CONF / f"{task}.yaml").exists():
         pytest.skip(f"no {task}.yaml")
@@ -56,23 +56,23 @@ def test_model_callbacks_and_logger_instantiate(tmp_path, tracking_uri):
     cfg = compose_config("train", ["experiment=smoke"], tmp_path)
     callbacks = [instantiate(c) for c in cfg.callbacks.values()]
     assert {type(c).__name__ for c in callbacks} == {"ModelCheckpoint", "EarlyStopping", "LearningRateMonitor"}
-    assert cfg.model.loss.quantiles == cfg.quantiles
+    assert cfg.tft.loss.quantiles == cfg.quantiles
     logger = instantiate(cfg.logger.lightning, run_id=None)
     assert type(logger).__name__ == "MLflowRunLogger"
 
 
 def test_command_line_overrides_reach_the_config(tmp_path):
-    cfg = compose_config("train", ["model.hidden_size=64", "trainer.max_epochs=3", "data.split.test_periods=4", "quantiles=[0.1,0.5,0.9]"], tmp_path)
-    assert cfg.model.hidden_size == 64 and cfg.trainer.max_epochs == 3
+    cfg = compose_config("train", ["tft.hidden_size=64", "trainer.max_epochs=3", "data.split.test_periods=4", "quantiles=[0.1,0.5,0.9]"], tmp_path)
+    assert cfg.tft.hidden_size == 64 and cfg.trainer.max_epochs == 3
     assert instantiate(cfg.data).split["test_periods"] == 4
-    assert list(cfg.model.loss.quantiles) == [0.1, 0.5, 0.9]
+    assert list(cfg.tft.loss.quantiles) == [0.1, 0.5, 0.9]
 
 
 def test_multirun_makes_one_parent_with_a_child_per_job(tmp_path, tracking_uri):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
     cmd = [
-        sys.executable, "train.py", "-m", "experiment=smoke", "model.hidden_size=2,4",
+        sys.executable, "train.py", "-m", "experiment=smoke", "tft.hidden_size=2,4",
         "trainer.max_epochs=1", "register_model=false", "max_series=4",
         f"hydra.sweep.dir={tmp_path / 'sweep'}",
     ]
@@ -86,6 +86,6 @@ def test_multirun_makes_one_parent_with_a_child_per_job(tmp_path, tracking_uri):
     parents = runs[runs["tags.stockcast.role"] == "sweep-parent"]
     assert len(parents) == 1 and parents.iloc[0]["status"] == "FINISHED"
     children = runs[runs["tags.mlflow.parentRunId"] == parents.iloc[0]["run_id"]]
-    assert sorted(children["params.model.hidden_size"]) == ["2", "4"]
+    assert sorted(children["params.tft.hidden_size"]) == ["2", "4"]
     assert (children["status"] == "FINISHED").all()
     assert Path(tmp_path / "sweep" / ".mlflow_parent_run_id").exists()

@@ -100,11 +100,11 @@ def test_warm_start_copies_weights_by_label_and_adds_new_locations(early_model, 
     old = load_bundle(resolve_model(early_model.model_version, MONITOR_MODEL))
     cfg = compose_config("train", ["experiment=smoke", "max_series=14"], tmp_path)
     spec = instantiate(cfg.data)
-    from stockcast.train import select_series
+    from stockcast.data.panel import select_series
 
-    panel = select_series(load_panel(spec), 14)
+    panel = select_series(load_panel(spec), None, 14)
     training = training_dataset(panel, spec, TimeSplit.from_panel(panel, spec))
-    model, report = warm_start(instantiate(cfg.model), training, old.model, old.dataset_parameters)
+    model, report = warm_start(instantiate(cfg.tft), training, old.model, old.dataset_parameters)
 
     old_loc = old.dataset_parameters["categorical_encoders"]["location_id"].classes_
     new_loc = training.get_parameters()["categorical_encoders"]["location_id"].classes_
@@ -175,7 +175,7 @@ def _monitor_cfg(tmp_path, *extra):
 
 def test_monitor_flags_drift_writes_the_alert_and_logs_the_run(early_model, tmp_path):
     # a band no forecast can meet: drift, whatever the model
-    result = monitor.run(_monitor_cfg(tmp_path, f"model_ref={early_model.model_version}", "monitor.band.pinball_ratio_max=0.0"))
+    result = monitor.run(_monitor_cfg(tmp_path, f"model={early_model.model_version}", "monitor.band.pinball_ratio_max=0.0"))
     assert result.status == "drift" and result.exit_code == 3
     # newly arrived = after the model's data_end (2017-06-01), newest `window` of them
     assert result.periods == ["2017-09-01", "2017-10-01", "2017-11-01", "2017-12-01"]
@@ -193,14 +193,14 @@ def test_monitor_flags_drift_writes_the_alert_and_logs_the_run(early_model, tmp_
 
 
 def test_monitor_inside_the_band_is_ok(early_model, tmp_path):
-    result = monitor.run(_monitor_cfg(tmp_path, f"model_ref={early_model.model_version}", "monitor.band.pinball_ratio_max=100", "monitor.band.coverage_drop_max=1", "monitor.band.bias_shift_max=100", "monitor.as_of=2017-08-01"))
+    result = monitor.run(_monitor_cfg(tmp_path, f"model={early_model.model_version}", "monitor.band.pinball_ratio_max=100", "monitor.band.coverage_drop_max=1", "monitor.band.bias_shift_max=100", "monitor.as_of=2017-08-01"))
     assert result.status == "ok" and result.exit_code == 0 and result.breaches == []
     assert result.periods == ["2017-07-01", "2017-08-01"]  # as_of cuts the data at August
     assert json.loads((tmp_path / "alert.json").read_text())["status"] == "ok"
 
 
 def test_monitor_with_no_new_actuals(early_model, tmp_path):
-    result = monitor.run(_monitor_cfg(tmp_path, f"model_ref={early_model.model_version}", "monitor.as_of=2017-06-01"))
+    result = monitor.run(_monitor_cfg(tmp_path, f"model={early_model.model_version}", "monitor.as_of=2017-06-01"))
     assert result.status == "no_new_actuals" and result.exit_code == 0 and result.periods == []
 
 

@@ -27,7 +27,7 @@ def second_model(smoke_train, tmp_path_factory):
 
 def test_evaluate_compares_tft_with_baselines(smoke_train, tmp_path):
     result, _ = smoke_train
-    ev = _evaluate(tmp_path, [f"model_ref={result.model_version}"])
+    ev = _evaluate(tmp_path, [f"model={result.model_version}"])
     # the smoke model carries a quantile calibration: it is also scored without it
     assert set(ev.summary.model) == {"tft", "tft_uncalibrated", "naive", "seasonal_naive", "moving_average"}
     # every model is scored on exactly the same rows
@@ -57,7 +57,7 @@ def test_evaluate_compares_tft_with_baselines(smoke_train, tmp_path):
 
 def test_naive_baseline_matches_last_value(smoke_train, tmp_path):
     result, _ = smoke_train
-    ev = _evaluate(tmp_path, [f"model_ref={result.model_version}", "evaluation.n_origins=1"])
+    ev = _evaluate(tmp_path, [f"model={result.model_version}", "evaluation.n_origins=1"])
     naive = ev.forecasts["naive"]
     panel = pd.read_parquet("data/stallion.parquet")
     last = panel[panel.date == "2017-09-01"].set_index(["sku", "agency"]).volume
@@ -67,13 +67,12 @@ def test_naive_baseline_matches_last_value(smoke_train, tmp_path):
 
 
 def test_future_actuals_do_not_leak_into_tft_forecasts(smoke_train):
-    from stockcast.data.panel import load_panel
+    from stockcast.data.panel import load_panel, select_series
     from stockcast.evaluation.evaluate import tft_forecast
-    from stockcast.train import select_series
 
     result, _ = smoke_train
     bundle = load_bundle(resolve_model(result.model_version, "stockcast-tft"))
-    panel = select_series(load_panel(bundle.spec), 12)
+    panel = select_series(load_panel(bundle.spec), None, 12)
     a, _ = tft_forecast(bundle, panel, [56], 3, 59)
     poisoned = panel.copy()
     after = poisoned.time_idx > 56
@@ -100,17 +99,17 @@ def test_champion_moves_only_on_improvement(smoke_train, second_model, tmp_path)
         client.delete_registered_model_alias("stockcast-tft", "champion")
     except mlflow.exceptions.MlflowException:
         pass
-    first = _evaluate(tmp_path / "a", [f"model_ref={a}", "evaluation.price_factors=[]"])
+    first = _evaluate(tmp_path / "a", [f"model={a}", "evaluation.price_factors=[]"])
     assert first.champion["promoted"] and first.champion["reason"] == "no champion yet"
     assert client.get_model_version_by_alias("stockcast-tft", "champion").version == a
 
-    again = _evaluate(tmp_path / "a2", [f"model_ref={a}", "evaluation.price_factors=[]"])
+    again = _evaluate(tmp_path / "a2", [f"model={a}", "evaluation.price_factors=[]"])
     assert not again.champion["promoted"] and again.champion["reason"] == "already the champion"
 
     outcomes = []
     for greater in (False, True):
         client.set_registered_model_alias("stockcast-tft", "champion", a)
-        ev = _evaluate(tmp_path / f"b{greater}", [f"model_ref={b}", f"champion.greater_is_better={greater}", "evaluation.price_factors=[]"])
+        ev = _evaluate(tmp_path / f"b{greater}", [f"model={b}", f"champion.greater_is_better={greater}", "evaluation.price_factors=[]"])
         d = ev.champion
         assert d["champion_version"] == a and d["challenger_version"] == b
         better = d["challenger_score"] > d["champion_score"] if greater else d["challenger_score"] < d["champion_score"]

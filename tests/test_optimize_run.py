@@ -23,7 +23,7 @@ def optimized(smoke_train, tmp_path_factory):
 
     result, _ = smoke_train
     out = tmp_path_factory.mktemp("optimize")
-    return run(compose_config("optimize", ["experiment=smoke", f"model_ref={result.model_version}"], out)), out
+    return run(compose_config("optimize", ["experiment=smoke", f"model={result.model_version}"], out)), out
 
 
 def test_decisions_table_is_written_and_explained(optimized):
@@ -92,7 +92,7 @@ def test_infeasible_budget_fails_the_run(smoke_train, tmp_path):
     result, _ = smoke_train
     cfg = compose_config(
         "optimize",
-        ["experiment=smoke", f"model_ref={result.model_version}", "optimizer.values.budget=0", "optimizer.values.min_service_level=0.99"],
+        ["experiment=smoke", f"model={result.model_version}", "optimizer.values.budget=0", "optimizer.values.min_service_level=0.99"],
         tmp_path,
     )
     with pytest.raises(InfeasibleProblemError, match="budget"):

@@ -85,15 +85,15 @@ def smoke_parts(smoke_train):
     from hydra.utils import instantiate
     from pytorch_forecasting import TimeSeriesDataSet
 
-    from stockcast.data.panel import load_panel
-    from stockcast.forecast.dataset import TimeSplit, window_dataset
+    from stockcast.data.panel import load_panel, select_series
     from stockcast.forecast.bundle import load_checkpoint
+    from stockcast.forecast.dataset import TimeSplit, window_dataset
     from stockcast.schema import TIME_IDX
-    from stockcast.train import DATASET_PARAMS_FILE, select_series
+    from stockcast.train import DATASET_PARAMS_FILE
 
     result, cfg = smoke_train
     spec = instantiate(cfg.data)
-    panel = select_series(load_panel(spec), cfg.get("max_series"))
+    panel = select_series(load_panel(spec), None, cfg.get("max_series"))
     split = TimeSplit.from_panel(panel, spec)
     params = pickle.loads((Path(result.output_dir) / DATASET_PARAMS_FILE).read_bytes())
     train = panel[panel[TIME_IDX] <= split.train_end]

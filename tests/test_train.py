@@ -40,7 +40,7 @@ def test_smoke_run_logs_everything(smoke_train):
     history = mlflow.MlflowClient().get_metric_history(result.run_id, "val_loss")
     assert len(history) == cfg.trainer.max_epochs
     p = run.data.params
-    assert p["model.hidden_size"] == "4" and p["data.name"] == "stallion"
+    assert p["tft.hidden_size"] == "4" and p["data.name"] == "stallion"
     assert len(p["data_sha256"]) == 64 and int(p["data_series"]) == 12
     assert int(p["data_rows"]) == 12 * 60
     arts = {a.path for d in ("", "config", "forecasts", "interpretation", "checkpoints") for a in mlflow.MlflowClient().list_artifacts(result.run_id, d)}
@@ -121,7 +121,7 @@ def test_crash_marks_run_failed_and_registers_nothing(tmp_path, tracking_uri):
 
     client = mlflow.MlflowClient()
     before = len(client.search_model_versions("name='stockcast-tft'"))
-    cfg = compose_config("train", ["experiment=smoke", "model.hidden_size=-1"], tmp_path)
+    cfg = compose_config("train", ["experiment=smoke", "tft.hidden_size=-1"], tmp_path)
     with pytest.raises(RuntimeError, match="negative dimension"):
         run(cfg)
     runs = mlflow.search_runs(experiment_names=["stockcast-train"], order_by=["start_time DESC"], max_results=1)

@@ -15,15 +15,6 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT))
 
 
-def model_ref_alias(argv: list[str]) -> list[str]:
-    """Let ``model=<ref>`` name the model to load in evaluate/optimize command lines.
-
-    ``model`` is a config group (the TFT) in this config tree, so Hydra would read
-    ``model=3`` as a group choice; these tasks keep the reference in ``model_ref``.
-    """
-    return [("model_ref=" + a[len("model=") :]) if a.startswith("model=") else a for a in argv]
-
-
 def compose_task(config_name: str, overrides: list[str]) -> DictConfig:
     """Compose ``conf/<config_name>.yaml`` with overrides, from inside or outside a Hydra app.
 

@@ -26,10 +26,11 @@ from omegaconf import DictConfig
 from pytorch_forecasting import TimeSeriesDataSet
 
 import stockcast
-from stockcast.data.panel import load_panel
+from stockcast.data.panel import load_panel, select_series
 from stockcast.data.spec import DatasetSpec
 from stockcast.data.spec import read_source as read_raw
 from stockcast.evaluation.metrics import mase_scale, metrics_by_horizon
+from stockcast.forecast.bundle import ForecastBundle, example_input, load_checkpoint
 from stockcast.forecast.calibration import QuantileCalibration, calibrated_metrics, fit_calibration
 from stockcast.forecast.dataset import TimeSplit, training_dataset, window_dataset
 from stockcast.forecast.interpret import (
@@ -41,7 +42,6 @@ from stockcast.forecast.interpret import (
     variable_importance,
 )
 from stockcast.forecast.protocol import by_model, cross_validate, rolling_origins
-from stockcast.forecast.bundle import ForecastBundle, example_input, load_checkpoint
 from stockcast.forecast.pyfunc import TFTPyfunc
 from stockcast.forecast.refit import (
     LearningRateRecorder,
@@ -93,21 +93,13 @@ def is_rank_zero() -> bool:
     return rank_zero_only.rank == 0
 
 
-def select_series(panel: pd.DataFrame, max_series: int | None) -> pd.DataFrame:
-    """Keep the first ``max_series`` series (sorted by key) for quick runs."""
-    if not max_series:
-        return panel
-    keys = panel[GROUP_IDS].drop_duplicates().sort_values(GROUP_IDS).head(int(max_series))
-    return panel.merge(keys, on=GROUP_IDS).reset_index(drop=True)
-
-
 def run(cfg: DictConfig) -> TrainResult:
     """Train, test on the held-out window, log everything and register the model."""
     L.seed_everything(int(cfg.seed), workers=True)
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     spec: DatasetSpec = instantiate(cfg.data)
-    panel = select_series(load_panel(spec), cfg.get("max_series"))
+    panel = select_series(load_panel(spec), None, cfg.get("max_series"))
     split = TimeSplit.from_panel(panel, spec)
 
     resume_run = _run_to_resume(cfg.get("ckpt_path"))
@@ -176,9 +168,9 @@ def _train(
     timings["dataset_s"] = time.perf_counter() - t0
 
     if init is None:
-        model = instantiate(cfg.model)(training)
+        model = instantiate(cfg.tft)(training)
     else:
-        model, report = warm_start(instantiate(cfg.model), training, init.model, init.dataset_parameters)
+        model, report = warm_start(instantiate(cfg.tft), training, init.model, init.dataset_parameters)
         if run_id:
             mlflow.log_params({f"warm_start.{k}": v for k, v in report.architecture.items()})
             mlflow.log_metrics(report.metrics())
@@ -421,8 +413,8 @@ def _calibrate_refit_test(cfg, spec, panel, split, output_dir, best, best_path, 
         t0 = time.perf_counter()
         epochs = int(refit_cfg.get("epochs") or best_epochs(best_path))
         # replay the early-stopped run's learning rates: no plateau to watch without held-out data
-        schedule = learning_rate_schedule(lr_record.by_epoch, epochs, float(cfg.model.learning_rate))
-        factory = functools.partial(instantiate(cfg.model), learning_rate=schedule)
+        schedule = learning_rate_schedule(lr_record.by_epoch, epochs, float(cfg.tft.learning_rate))
+        factory = functools.partial(instantiate(cfg.tft), learning_rate=schedule)
         if init is None:
             build = factory
         else:

@@ -474,3 +474,27 @@ def _where(df: pd.DataFrame, mask: pd.Series, table: str) -> str:
     gap_rows = int(df.loc[mask.to_numpy(), _ROW].isna().sum())
     text = f" (rows are '{table}' rows"
     return text + (f"; {gap_rows} more in filled gap periods)" if gap_rows else ")")
+
+
+def select_series(
+    panel: pd.DataFrame,
+    series: list[tuple[str, str]] | None = None,
+    max_series: int | None = None,
+) -> pd.DataFrame:
+    """Restrict a panel to the series a run works on, always in this order:
+
+    1. the given ``series`` (item_id, location_id) pairs, e.g. those a model was trained on
+       (``None`` = every series of the panel);
+    2. then the first ``max_series`` of what is left, sorted by key (``None``/0 = all).
+
+    Every task restricts series through this one function, so the same ``max_series`` picks
+    the same series in training, evaluation, monitoring, planning and the backtest.
+    """
+    out = panel
+    if series is not None:
+        keys = pd.DataFrame([tuple(map(str, s)) for s in series], columns=GROUP_IDS)
+        out = out.merge(keys.drop_duplicates(), on=GROUP_IDS)
+    if max_series:
+        keys = out[GROUP_IDS].drop_duplicates().sort_values(GROUP_IDS).head(int(max_series))
+        out = out.merge(keys, on=GROUP_IDS)
+    return out.reset_index(drop=True)

@@ -26,8 +26,6 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
-from stockcast.data.panel import load_panel
-from stockcast.data.spec import DatasetSpec
 from stockcast.evaluation.baselines import make_baselines
 from stockcast.evaluation.metrics import (
     forecast_metrics,
@@ -35,10 +33,10 @@ from stockcast.evaluation.metrics import (
     metrics_by_horizon,
     pit_values,
 )
+from stockcast.forecast.bundle import ForecastBundle
 from stockcast.forecast.dataset import TimeSplit
 from stockcast.forecast.interpret import attention_profile, interpretation, variable_importance
 from stockcast.forecast.protocol import attach_actuals, rolling_origins
-from stockcast.forecast.bundle import ForecastBundle
 from stockcast.forecast.scenarios import as_of, price_settings, with_price
 from stockcast.plots.forecast import (
     attention_chart,
@@ -48,15 +46,14 @@ from stockcast.plots.forecast import (
     pick_series,
 )
 from stockcast.schema import GROUP_IDS, TIME_IDX, quantile_column
+from stockcast.tracking.context import load_context
 from stockcast.tracking.mlflow_utils import (
     log_config,
     log_fingerprint,
     log_table,
-    setup_tracking,
     tracked_run,
 )
-from stockcast.tracking.registry import current_champion, load_bundle, resolve_model
-from stockcast.train import select_series
+from stockcast.tracking.registry import current_champion, load_bundle
 
 TFT = "tft"
 
@@ -125,14 +122,8 @@ def price_response(
 # ---------------------------------------------------------------------------- main
 def run(cfg: DictConfig) -> EvalResult:
     """Evaluate ``cfg.model`` with baselines on the test window and gate the champion."""
-    setup_tracking()
-    name = cfg.model_name
-    version = resolve_model(cfg.get("model_ref"), name)
-    bundle = load_bundle(version)
-    spec: DatasetSpec = bundle.spec
-    panel = select_series(load_panel(spec), cfg.get("max_series"))
-    if bundle.series is not None:
-        panel = panel.merge(pd.DataFrame(bundle.series, columns=GROUP_IDS), on=GROUP_IDS)
+    ctx = load_context(cfg)
+    name, version, bundle, spec, panel = cfg.model_name, ctx.version, ctx.bundle, ctx.spec, ctx.panel
     split = TimeSplit.from_panel(panel, spec)
     horizon = int(cfg.evaluation.horizon or spec.window["max_prediction_length"])
     origins = rolling_origins(split.test_start, split.test_end, cfg.evaluation.n_origins, cfg.evaluation.origin_stride)

@@ -44,15 +44,15 @@ import pandas as pd
 from mlflow.entities.model_registry import ModelVersion
 from omegaconf import DictConfig, OmegaConf
 
-from stockcast.data.panel import load_panel
+from stockcast.data.panel import load_panel, select_series
 from stockcast.evaluation.metrics import forecast_metrics
-from stockcast.forecast.protocol import attach_actuals
 from stockcast.forecast.bundle import ForecastBundle
+from stockcast.forecast.protocol import attach_actuals
 from stockcast.forecast.scenarios import as_of
 from stockcast.schema import GROUP_IDS, TIME_IDX, quantile_column
+from stockcast.tracking.context import resolve
 from stockcast.tracking.mlflow_utils import log_config, log_table, setup_tracking, tracked_run
-from stockcast.tracking.registry import current_champion, load_bundle, resolve_model
-from stockcast.train import select_series
+from stockcast.tracking.registry import load_bundle
 
 #: Scores the band is set on (scale-free, so windows and segments of any volume compare).
 BAND_METRICS = ("pinball_scaled", "coverage_80", "bias_scaled")
@@ -85,14 +85,6 @@ class MonitorResult:
 
 
 # ---------------------------------------------------------------------------- pieces
-def monitored_version(cfg: DictConfig) -> ModelVersion:
-    """``cfg.model_ref`` if given, else the champion, else the latest version."""
-    if cfg.get("model_ref") not in (None, ""):
-        return resolve_model(cfg.model_ref, cfg.model_name)
-    champ = current_champion(cfg.model_name, cfg.champion.alias)
-    return champ if champ is not None else resolve_model(None, cfg.model_name)
-
-
 def data_end(version: ModelVersion) -> pd.Timestamp:
     """Last period the version was trained and tested on (its ``data_end`` tag, else the
     ``data_end`` parameter of its training run)."""
@@ -193,15 +185,13 @@ def run(cfg: DictConfig) -> MonitorResult:
     lead, window = int(mcfg.lead), int(mcfg.window)
     if lead < 1 or window < 1:
         raise ValueError(f"monitor.lead and monitor.window must be >= 1, got {lead} and {window}")
-    version = monitored_version(cfg)
+    version = resolve(cfg)
     bundle = load_bundle(version)
     max_h = int(bundle.dataset_parameters["max_prediction_length"])
     if lead > max_h:
         raise ValueError(f"monitor.lead={lead} exceeds the model's horizon ({max_h})")
     spec = dataclasses.replace(bundle.spec, until=mcfg.get("as_of"))
-    panel = select_series(load_panel(spec), cfg.get("max_series"))
-    if bundle.series is not None:
-        panel = panel.merge(pd.DataFrame(bundle.series, columns=GROUP_IDS), on=GROUP_IDS)
+    panel = select_series(load_panel(spec), bundle.series, cfg.get("max_series"))
     end = data_end(version)
     idx_of = panel.drop_duplicates("period").set_index("period")[TIME_IDX].sort_index()
     if end not in idx_of.index:

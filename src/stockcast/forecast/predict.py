@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 from pytorch_forecasting import TemporalFusionTransformer, TimeSeriesDataSet
 
-from stockcast.schema import GROUP_IDS, TIME_IDX, quantile_column
+from stockcast.schema import TIME_IDX, quantile_column
 
 
 def period_lookup(calendar_start: pd.Timestamp, freq: str, max_idx: int) -> pd.DatetimeIndex:

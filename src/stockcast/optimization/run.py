@@ -26,16 +26,14 @@ import pandas as pd
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from stockcast.data.panel import load_panel
 from stockcast.data.spec import DatasetSpec
 from stockcast.data.supply import SupplyTables, derive_supply
 from stockcast.forecast.bundle import ForecastBundle
 from stockcast.forecast.scenarios import as_of, price_settings, with_price
 from stockcast.optimization.plan import PlanConfig, PlanResult, plan
 from stockcast.schema import GROUP_IDS, TIME_IDX
+from stockcast.tracking.context import load_context, resolve
 from stockcast.tracking.mlflow_utils import log_config, setup_tracking, tracked_run
-from stockcast.tracking.registry import current_champion, load_bundle, resolve_model
-from stockcast.train import select_series
 
 
 @dataclass
@@ -55,14 +53,6 @@ def table_fingerprint(df: pd.DataFrame) -> str:
     cols = sorted(df.columns)
     h = pd.util.hash_pandas_object(df[cols], index=False).to_numpy().tobytes()
     return hashlib.sha256(h + ",".join(cols).encode()).hexdigest()
-
-
-def _model(cfg: DictConfig):
-    ref = cfg.get("model_ref")
-    if ref == "champion" or ref is None:
-        champ = current_champion(cfg.model_name, cfg.get("champion_alias", "champion"))
-        return champ if champ is not None else resolve_model(None, cfg.model_name)
-    return resolve_model(ref, cfg.model_name)
 
 
 def _origin(panel: pd.DataFrame, value, horizon: int) -> int:
@@ -141,7 +131,7 @@ def run(cfg: DictConfig) -> OptimizeResult:
         if not Path(cfg.forecast_path).exists():
             raise FileNotFoundError(f"forecast_path={cfg.forecast_path}: no such file")
     else:
-        version = _model(cfg)
+        version = resolve(cfg)
     with tracked_run(
         cfg.logger.experiment_name,
         run_name=f"optimize-v{version.version}" if version else "optimize-file",
@@ -155,12 +145,8 @@ def run(cfg: DictConfig) -> OptimizeResult:
             supply = SupplyTables.read(Path(cfg.supply.path)) if cfg.supply.get("path") else derive_supply(forecast, OmegaConf.to_container(cfg.supply.derive, resolve=True), demand_column=None)
             origin_ts = pd.Timestamp(forecast["forecast_origin"].max())
         else:
-            bundle = load_bundle(version)
-            spec = bundle.spec
-            panel = load_panel(spec)
-            if bundle.series is not None:
-                panel = panel.merge(pd.DataFrame(bundle.series, columns=GROUP_IDS), on=GROUP_IDS)
-            panel = select_series(panel, cfg.get("max_series"))
+            ctx = load_context(cfg)
+            bundle, spec, panel = ctx.bundle, ctx.spec, ctx.panel
             horizon = int(cfg.planning.horizon or spec.window["max_prediction_length"])
             origin = _origin(panel, cfg.planning.get("origin"), horizon)
             history = panel[panel[TIME_IDX] <= origin]

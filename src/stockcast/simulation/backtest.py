@@ -550,11 +550,7 @@ def _forecasters(cfg: DictConfig, policies: list[str], panel: pd.DataFrame, spec
                  truth: pd.DataFrame | None, end: int) -> dict[str, CachedForecaster]:
     out = {}
     if "stockcast" in policies and bundle is not None:
-        from stockcast.evaluation.evaluate import tft_forecast
-
-        max_h = int(spec.window["max_prediction_length"])
-        out["stockcast"] = CachedForecaster(
-            lambda o, h: tft_forecast(bundle, panel, [o], min(h, max_h), end)[0])
+        out["stockcast"] = CachedForecaster(lambda o, h: bundle.forecast(panel, [o], h))
     if "lightgbm_opt" in policies:
         from stockcast.evaluation.baselines import make_baselines
 
@@ -638,9 +634,9 @@ def _target(t, main_table: pd.DataFrame, points: dict[str, float]) -> tuple[str,
 
 def run(cfg: DictConfig) -> BacktestResult:
     """Backtest the configured policies on the test window; log to MLflow (see module doc)."""
-    from stockcast.optimization.run import _model, supply_tables
-    from stockcast.tracking.registry import load_bundle
-    from stockcast.train import select_series
+    from stockcast.data.panel import select_series
+    from stockcast.optimization.run import supply_tables
+    from stockcast.tracking.context import load_context
 
     setup_tracking()
     bt = cfg.backtest
@@ -653,15 +649,11 @@ def run(cfg: DictConfig) -> BacktestResult:
         raise ValueError(f"backtest.policies: unknown {unknown}; choose from {ALL_POLICIES}")
     bundle, version = None, None
     if "stockcast" in policies:
-        version = _model(cfg)
-        bundle = load_bundle(version)
-        spec = bundle.spec
+        ctx = load_context(cfg)
+        version, bundle, spec, panel = ctx.version, ctx.bundle, ctx.spec, ctx.panel
     else:
         spec = instantiate(cfg.data)
-    panel = load_panel(spec)
-    if bundle is not None and bundle.series is not None:
-        panel = panel.merge(pd.DataFrame(bundle.series, columns=GROUP_IDS), on=GROUP_IDS)
-    panel = select_series(panel, cfg.get("max_series"))
+        panel = select_series(load_panel(spec), None, cfg.get("max_series"))
     split = TimeSplit.from_panel(panel, spec)
     t0, t1 = int(split.test_start), int(split.test_end)
     history = panel[panel[TIME_IDX] < t0]

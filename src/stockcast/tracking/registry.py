@@ -1,8 +1,9 @@
 """The model registry in one place: find the version a user referred to, load it, aliases.
 
 Every task that loads a registered model (evaluate, optimize, backtest, monitor, warm-start
-training) resolves references here, so ``models:/name@alias``, ``models:/name/3``, ``3`` and a
-training run id mean the same thing everywhere.
+training) resolves references here, so ``models:/name@alias``, ``models:/name/3``, ``3``, a
+training run id, ``latest`` and ``null`` (the champion, else the latest version) mean the same
+thing everywhere.
 """
 
 from __future__ import annotations
@@ -17,21 +18,31 @@ if TYPE_CHECKING:
     from stockcast.forecast.bundle import ForecastBundle
 
 
-def resolve_model(ref: str | int | None, name: str) -> ModelVersion:
-    """Find the registered model version a user referred to.
+def resolve_model(ref: str | int | None, name: str, alias: str = "champion") -> ModelVersion:
+    """Find the registered model version a user referred to (the one rule every task uses).
 
     Args:
-        ref: ``models:/<name>@<alias>``, ``models:/<name>/<version>``, a version number, a
-            training run id, or ``None``/``latest`` for the newest version.
+        ref: ``None`` = the version holding ``alias`` (the champion), else the newest
+            version; ``latest`` = the newest version; ``models:/<name>@<alias>``,
+            ``models:/<name>/<version>``, a version number, or a training run id.
         name: Registered model name used when ``ref`` does not carry one.
+        alias: The alias ``None`` looks for first.
 
     Raises:
         LookupError: No such version (or the model has none).
     """
     client = mlflow.MlflowClient()
-    ref = None if ref is None else str(ref)
-    if ref is None or ref == "latest":
-        versions = client.search_model_versions(f"name='{name}'")
+    ref = None if ref is None or str(ref) in ("", "null", "None") else str(ref)
+    if ref is None:
+        champion = current_champion(name, alias)
+        if champion is not None:
+            return champion
+        ref = "latest"
+    if ref == "latest":
+        try:
+            versions = client.search_model_versions(f"name='{name}'")
+        except MlflowException as err:
+            raise LookupError(f"registered model '{name}': {err.message}") from err
         if not versions:
             raise LookupError(f"registered model '{name}' has no versions: run train.py first")
         return max(versions, key=lambda v: int(v.version))
