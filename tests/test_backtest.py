@@ -12,6 +12,7 @@ from stockcast.simulation.backtest import (
     match_target,
     matched_table,
     summary_text,
+    warmup_note,
     warmup_periods,
 )
 from stockcast.simulation.engine import (
@@ -344,6 +345,14 @@ def test_warmup_auto_is_the_longest_planned_store_lead_time():
     assert warmup_periods(0, win) == 0
     with pytest.raises(ValueError, match="warmup"):
         warmup_periods(6, win)
+    assert warmup_note("auto", win) is None
+    # a window shorter than twice the lead time: auto is capped at half of it, with a note
+    short = Window(pd.DataFrame(), list(range(4)), 0, np.zeros((3, 4)), np.zeros((3, 0)),
+                   Economics.constant(3), np.zeros(3), routes, np.zeros((3, 4), int),
+                   np.zeros((0, 3, 4), int), [], 4)
+    assert warmup_periods("auto", short) == 2
+    assert "warm-up capped at 2" in warmup_note("auto", short)
+    assert warmup_note(1, short) is None
 
 
 # ---------------------------------------------------------------- end to end

@@ -246,7 +246,7 @@ def test_derived_supply_end_to_end_with_moq_and_disruption():
     keys = pd.DataFrame([{"item_id": f"I{i}", "location_id": f"L{j}",
                           "demand": float(rng.gamma(3, 15)), "price": 8.0 + i}
                          for i in range(4) for j in range(6)])
-    sup = derive_supply(keys, {"n_dcs": 2, "seed": 2, "suppliers_per_item": [3, 3]})
+    sup = derive_supply(keys, {"n_dcs": 2, "seed": 2, "suppliers_per_item": [3, 3]}, freq="MS")
     spec = {(r.item_id, r.location_id): (r.demand, 0.3 * r.demand)
             for r in keys.itertuples()}
     res = plan(forecast(spec, horizon=3), sup, {

@@ -216,10 +216,27 @@ def test_derive_supply_builds_valid_tables_with_imbalance():
 def test_derive_supply_from_forecast_keys_and_bad_config():
     fc = pd.DataFrame({"item_id": ["A", "A", "B"], "location_id": ["L1", "L2", "L1"],
                        "horizon": 1, "q0.5": [10.0, 20.0, 5.0]})
-    s = derive_supply(fc, {"n_dcs": 1}, demand_column=None)
+    with pytest.raises(ValueError, match="set periods_per_year or pass the data's freq"):
+        derive_supply(fc, {"n_dcs": 1}, demand_column=None)
+    s = derive_supply(fc, {"n_dcs": 1}, demand_column=None, freq="MS")
     assert set(s.economics["item_id"]) == {"A", "B"}
     assert s.economics.loc[s.economics["location_id"] == "L1", "price"].eq(10.0).all()
     with pytest.raises(ValueError, match="unknown SupplyConfig keys"):
         derive_supply(fc, {"n_dc": 1})
     with pytest.raises(DataValidationError, match="demand"):
-        derive_supply(fc.drop(columns="q0.5"), {"n_dcs": 1}, demand_column=None)
+        derive_supply(fc.drop(columns="q0.5"), {"n_dcs": 1}, demand_column=None, freq="MS")
+
+
+def test_holding_cost_per_period_follows_the_data_frequency():
+    monthly = stallion_like()
+    weekly = monthly.assign(period=pd.Timestamp("2017-01-02") + pd.to_timedelta(
+        monthly.groupby(["item_id", "location_id"]).cumcount() * 7, unit="D"))
+    econ = {k: derive_supply(d, {"n_dcs": 2, "seed": 3}).economics.set_index(["item_id", "location_id"])
+            for k, d in (("monthly", monthly), ("weekly", weekly))}
+    ratio = econ["weekly"]["holding_cost"] / econ["monthly"]["holding_cost"]
+    assert np.allclose(ratio, 12 / 52)
+    rate = econ["monthly"]["holding_cost"] / econ["monthly"]["unit_cost"]
+    stores = econ["monthly"].index.get_level_values("location_id").str.startswith("Agency")
+    assert np.allclose(rate[stores], 0.25 / 12)
+    fixed = derive_supply(weekly, {"n_dcs": 2, "seed": 3, "periods_per_year": 12}).economics
+    assert np.allclose(fixed.set_index(["item_id", "location_id"])["holding_cost"], econ["monthly"]["holding_cost"])

@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
+from stockcast.data.spec import DatasetSpec
 from stockcast.data.validation import (
     numeric_column,
     raise_if,
@@ -48,6 +49,7 @@ from stockcast.data.validation import (
     schema_issues,
 )
 from stockcast.errors import DataValidationError, Issue
+from stockcast.schema import GROUP_IDS, periods_per_year
 
 #: Table name -> required columns, in order.
 SUPPLY_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -396,7 +398,8 @@ class SupplyConfig:
             sorted ``location_id`` order.
         margin: Unit cost = price x (1 - margin).
         annual_holding_rate: Holding cost per period = unit_cost x rate / periods_per_year.
-        periods_per_year: 12 for monthly data, 52 for weekly.
+        periods_per_year: 12 for monthly data, 52 for weekly; ``None`` = from the data's
+            frequency (:func:`stockcast.schema.periods_per_year`), which ``freq`` must give.
         dc_holding_factor: DC holding cost = store holding cost x this (DCs are cheaper).
         shortage_frac: Goodwill shortage cost = price x this.
         salvage_frac: Salvage value = unit_cost x this.
@@ -430,7 +433,7 @@ class SupplyConfig:
     n_dcs: int = 2
     margin: float = 0.35
     annual_holding_rate: float = 0.25
-    periods_per_year: int = 12
+    periods_per_year: float | None = None
     dc_holding_factor: float = 0.6
     shortage_frac: float = 0.1
     salvage_frac: float = 0.5
@@ -515,6 +518,7 @@ def derive_supply(
     *,
     price_column: str | None = None,
     demand_column: str | None = "demand",
+    freq: str | None = None,
 ) -> SupplyTables:
     """Build locations, economics, suppliers and lanes for a dataset without supply data.
 
@@ -549,6 +553,9 @@ def derive_supply(
             ``price_regular``, ``price_actual`` present.
         demand_column: Column with realised demand; when absent, the mean of the median
             quantile column (``q0.5``) is used.
+        freq: pandas frequency of the periods: sets ``periods_per_year`` when the config
+            leaves it ``None`` (weekly 52, monthly 12); default: inferred from the
+            ``period`` column of ``keys``.
 
     Returns:
         Validated :class:`SupplyTables`.
@@ -613,7 +620,16 @@ def derive_supply(
     short = (draw >= cfg.excess_share) & (draw < cfg.excess_share + cfg.short_share)
     cover = np.where(short, cover * cfg.short_cover, cover)
     unit_cost = pairs["price"] * (1.0 - cfg.margin)
-    holding_rate = cfg.annual_holding_rate / cfg.periods_per_year
+    if freq is None and "period" in keys.columns:
+        periods = pd.DatetimeIndex(pd.to_datetime(keys["period"]).drop_duplicates().sort_values())
+        freq = pd.infer_freq(periods) if len(periods) >= 3 else None
+    per_year = cfg.periods_per_year or (periods_per_year(freq) if freq else None)
+    if not per_year:
+        raise ValueError(
+            "derive_supply: set periods_per_year or pass the data's freq (holding cost per period"
+            " = annual_holding_rate / periods per year)"
+        )
+    holding_rate = cfg.annual_holding_rate / per_year
     store_econ = pd.DataFrame(
         {
             "item_id": pairs["item_id"],
@@ -712,3 +728,47 @@ def derive_supply(
     lanes = pd.DataFrame(lane_rows, columns=list(SUPPLY_COLUMNS["lanes"]))
     return validate_supply(SupplyTables(locations, economics, suppliers, lanes))
 
+
+
+def supply_for(
+    spec: DatasetSpec,
+    history: pd.DataFrame,
+    *,
+    path: str | None = None,
+    use_generated: bool = True,
+    derive: SupplyConfig | Mapping[str, Any] | None = None,
+) -> SupplyTables:
+    """The supply tables of a dataset, from the first source that has them:
+
+    1. a folder ``path`` with locations/economics/suppliers/lanes (``.parquet`` or ``.csv``);
+    2. the dataset generator's own tables (synthetic data), when ``use_generated``, restricted
+       to the items and store item-locations of ``history`` (DC rows of those items kept);
+    3. else derived from ``history`` (canonical panel rows before the decision) by
+       :func:`derive_supply` with ``derive``; holding costs per period follow the data's
+       frequency unless ``derive`` sets ``periods_per_year``.
+    """
+    if path:
+        return SupplyTables.read(Path(path))
+    if spec.generator is not None and use_generated:
+        from stockcast.data.sources import generated_dir
+
+        tables = SupplyTables.read(generated_dir(spec))
+        keys = history[GROUP_IDS].drop_duplicates()
+        items = set(keys["item_id"])
+        dcs = set(tables.locations.loc[tables.locations["echelon"] == "dc", "location_id"])
+        econ = tables.economics
+        at_dc = econ["location_id"].isin(dcs) & econ["item_id"].isin(items)
+        econ = pd.concat([econ.merge(keys, on=GROUP_IDS), econ[at_dc]], ignore_index=True)
+        return SupplyTables(
+            locations=tables.locations,
+            economics=econ,
+            suppliers=tables.suppliers[tables.suppliers["item_id"].isin(items)],
+            lanes=tables.lanes,
+        )
+    keys = history[[*GROUP_IDS, "period", "demand"]].copy()
+    price_col = None
+    if spec.price:
+        source = spec.price.get("list_column") or spec.price.get("column")
+        keys["price"] = history[source].to_numpy()
+        price_col = "price"
+    return derive_supply(keys, derive, price_column=price_col, demand_column="demand", freq=spec.freq)

@@ -26,8 +26,7 @@ import pandas as pd
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from stockcast.data.spec import DatasetSpec
-from stockcast.data.supply import SupplyTables, derive_supply
+from stockcast.data.supply import SupplyTables, derive_supply, supply_for
 from stockcast.forecast.bundle import ForecastBundle
 from stockcast.forecast.scenarios import as_of, price_settings, with_price
 from stockcast.optimization.plan import PlanConfig, PlanResult, plan
@@ -91,37 +90,6 @@ def forecasts_for_plan(
     return at_list, (pd.concat(tables, ignore_index=True) if tables else None)
 
 
-def supply_tables(cfg: DictConfig, spec: DatasetSpec, history: pd.DataFrame) -> SupplyTables:
-    """Supply tables: a folder (``supply.path``), the generator's output, or derived."""
-    scfg = cfg.supply
-    if scfg.get("path"):
-        return SupplyTables.read(Path(scfg.path))
-    if spec.generator is not None and scfg.get("use_generated", True):
-        from stockcast.data.sources import generated_dir
-
-        tables = SupplyTables.read(generated_dir(spec))
-        keys = history[GROUP_IDS].drop_duplicates()
-        items = set(keys["item_id"])
-        dcs = set(tables.locations.loc[tables.locations["echelon"] == "dc", "location_id"])
-        econ = tables.economics
-        at_dc = econ["location_id"].isin(dcs) & econ["item_id"].isin(items)
-        econ = pd.concat([econ.merge(keys, on=GROUP_IDS), econ[at_dc]], ignore_index=True)
-        return SupplyTables(
-            locations=tables.locations,
-            economics=econ,
-            suppliers=tables.suppliers[tables.suppliers["item_id"].isin(items)],
-            lanes=tables.lanes,
-        )
-    keys = history[[*GROUP_IDS, "period", "demand"]].copy()
-    price_col = None
-    if spec.price:
-        price_col = spec.price.get("list_column") or spec.price.get("column")
-        keys["price"] = history[price_col].to_numpy()
-        price_col = "price"
-    derive_cfg = OmegaConf.to_container(scfg.derive, resolve=True)
-    return derive_supply(keys, derive_cfg, price_column=price_col, demand_column="demand")
-
-
 def run(cfg: DictConfig) -> OptimizeResult:
     """Plan the network's decisions from the model's forecasts; log everything."""
     setup_tracking()
@@ -150,7 +118,7 @@ def run(cfg: DictConfig) -> OptimizeResult:
             horizon = int(cfg.planning.horizon or spec.window["max_prediction_length"])
             origin = _origin(panel, cfg.planning.get("origin"), horizon)
             history = panel[panel[TIME_IDX] <= origin]
-            supply = supply_tables(cfg, spec, history)
+            supply = supply_for(spec, history, **OmegaConf.to_container(cfg.supply, resolve=True))
             list_price = None
             if spec.price and cfg.planning.reprice:
                 list_price = supply.economics.set_index(GROUP_IDS)["price"]

@@ -600,17 +600,31 @@ def _planning_ratio(win: Window, carry_over: bool, plan_cfg: PlanConfig) -> floa
 
 def warmup_periods(value, win: Window) -> int:
     """Periods left out of the matched-service comparison: an int, or ``auto`` = the longest
-    planned replenishment lead time of a store (before it, no decision can reach a shelf)."""
+    planned replenishment lead time of a store (before it, no decision can reach a shelf),
+    capped at half the window so a window shorter than twice the lead time still compares
+    its second half (:func:`warmup_note` says so)."""
     t_len = len(win.periods)
     if value in (None, "auto"):
         stores = ~win.routes.is_dc
-        w = int(win.routes.lead[stores].max(initial=0))
-    else:
-        w = int(value)
+        return min(int(win.routes.lead[stores].max(initial=0)), t_len // 2)
+    w = int(value)
     if not 0 <= w < t_len:
         raise ValueError(f"backtest.warmup={value}: must leave at least one of the "
                          f"{t_len} periods (0 <= warmup < {t_len})")
-    return min(w, t_len - 1)
+    return w
+
+
+def warmup_note(value, win: Window) -> str | None:
+    """A warning when ``warmup=auto`` had to be capped below the longest lead time."""
+    if value not in (None, "auto"):
+        return None
+    lead = int(win.routes.lead[~win.routes.is_dc].max(initial=0))
+    if lead <= len(win.periods) // 2:
+        return None
+    return (f"the window ({len(win.periods)} periods) is shorter than twice the longest store "
+            f"lead time ({lead}): warm-up capped at {len(win.periods) // 2}, so the matched "
+            "comparison still includes periods no decision could reach; use a longer window "
+            "(data.split.test_periods) for decision claims")
 
 
 def _target(t, main_table: pd.DataFrame, points: dict[str, float]) -> tuple[str, float]:
@@ -635,7 +649,7 @@ def _target(t, main_table: pd.DataFrame, points: dict[str, float]) -> tuple[str,
 def run(cfg: DictConfig) -> BacktestResult:
     """Backtest the configured policies on the test window; log to MLflow (see module doc)."""
     from stockcast.data.panel import select_series
-    from stockcast.optimization.run import supply_tables
+    from stockcast.data.supply import supply_for
     from stockcast.tracking.context import load_context
 
     setup_tracking()
@@ -657,7 +671,7 @@ def run(cfg: DictConfig) -> BacktestResult:
     split = TimeSplit.from_panel(panel, spec)
     t0, t1 = int(split.test_start), int(split.test_end)
     history = panel[panel[TIME_IDX] < t0]
-    supply = supply_tables(cfg, spec, history)
+    supply = supply_for(spec, history, **OmegaConf.to_container(cfg.supply, resolve=True))
     notes = []
     truth_lead = truth_demand = gdir = None
     if spec.generator is not None:
@@ -707,6 +721,8 @@ def run(cfg: DictConfig) -> BacktestResult:
 
     # ---- inventory at matched service (periods after the warm-up)
     warm = warmup_periods(bt.get("warmup", "auto"), win)
+    if (note := warmup_note(bt.get("warmup", "auto"), win)) is not None:
+        notes.append(note)
     evald = pd.DataFrame([{"policy": n, **kpis(tr, start=warm)} for n, tr in main.items()])
     tun = bt.tuning
     grids = {n: [float(k) for k in (tun.service_levels if n in SS_POLICIES
