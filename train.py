@@ -4,13 +4,15 @@ import hydra
 from omegaconf import DictConfig
 
 import stockcast.config  # noqa: F401  (registers ${project_root:})
-from stockcast.train import run
+from stockcast.tasks.train import optimized_value, run, summary
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     result = run(cfg)
-    return result.metrics.get(cfg.get("optimized_metric", "val_pinball"))
+    print(summary(result))
+    # the value a sweeper (e.g. Optuna) optimizes; a missing metric fails the job loudly
+    return optimized_value(result, cfg.get("optimized_metric"))
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ def main() -> None:
     os.environ["MLFLOW_TRACKING_URI"] = args.tracking_uri or f"sqlite:///{tmp / 'mlflow.db'}"
 
     from stockcast.config import compose_task
-    from stockcast.train import run
+    from stockcast.tasks.train import run
 
     def train(name: str, until: str, extra: list[str]):
         cfg = compose_task(

@@ -46,7 +46,7 @@ def tracking_uri(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def smoke_train(tmp_path_factory, tracking_uri):
     """The smoke experiment trained once and shared: (result, cfg)."""
-    from stockcast.train import run
+    from stockcast.tasks.train import run
 
     out = tmp_path_factory.mktemp("smoke_train")
     cfg = compose_config("train", ["experiment=smoke"], out)

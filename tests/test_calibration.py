@@ -235,7 +235,7 @@ def test_method_none_switches_calibration_off(smoke_train):
 def test_refit_trains_on_validation_and_replays_the_schedule(tmp_path, tracking_uri):
     from stockcast.forecast.bundle import load_checkpoint
     from stockcast.forecast.refit import best_epochs
-    from stockcast.train import run
+    from stockcast.tasks.train import run
 
     cfg = compose_config(
         "train", ["experiment=smoke", "refit.enabled=true", "calibration.method=none", "register_model=false"], tmp_path

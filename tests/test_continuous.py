@@ -85,7 +85,7 @@ def test_bad_regime_change_is_rejected(change, message):
 @pytest.fixture(scope="module")
 def early_model(tmp_path_factory, tracking_uri):
     """A smoke model trained on Stallion up to June 2017 (10 series): later data is 'new'."""
-    from stockcast.train import run
+    from stockcast.tasks.train import run
 
     out = tmp_path_factory.mktemp("early")
     cfg = compose_config("train", ["experiment=smoke", "max_series=10", "data.until=2017-06-01", f"model_name={MONITOR_MODEL}"], out)
@@ -127,7 +127,7 @@ def test_warm_start_copies_weights_by_label_and_adds_new_locations(early_model, 
 
 
 def test_train_with_init_from_fine_tunes_and_records_its_origin(early_model, tmp_path):
-    from stockcast.train import run
+    from stockcast.tasks.train import run
 
     cfg = compose_config("train", ["experiment=smoke", "max_series=14", f"model_name={MONITOR_MODEL}", f"init_from=models:/{MONITOR_MODEL}/{early_model.model_version}"], tmp_path)
     result = run(cfg)
@@ -142,7 +142,7 @@ def test_train_with_init_from_fine_tunes_and_records_its_origin(early_model, tmp
 
 
 def test_init_from_unknown_model_fails_before_any_run(tracking_uri, tmp_path):
-    from stockcast.train import run
+    from stockcast.tasks.train import run
 
     n_runs = len(mlflow.search_runs(search_all_experiments=True))
     cfg = compose_config("train", ["experiment=smoke", f"model_name={MONITOR_MODEL}", "init_from=999"], tmp_path)

@@ -19,7 +19,7 @@ def _evaluate(tmp_path, overrides):
 
 @pytest.fixture(scope="module")
 def second_model(smoke_train, tmp_path_factory):
-    from stockcast.train import run
+    from stockcast.tasks.train import run
 
     out = tmp_path_factory.mktemp("second")
     return run(compose_config("train", ["experiment=smoke", "seed=7", "trainer.max_epochs=1"], out))

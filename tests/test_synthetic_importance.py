@@ -28,7 +28,7 @@ STRONG = {"price": "price", "sentiment": "sentiment", "temperature": "temperatur
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, tracking_uri):
-    from stockcast.train import run
+    from stockcast.tasks.train import run
 
     out = tmp_path_factory.mktemp("synthetic_importance")
     overrides = [
@@ -89,13 +89,12 @@ def smoke_parts(smoke_train):
     from stockcast.forecast.bundle import load_checkpoint
     from stockcast.forecast.dataset import TimeSplit, window_dataset
     from stockcast.schema import TIME_IDX
-    from stockcast.train import DATASET_PARAMS_FILE
 
     result, cfg = smoke_train
     spec = instantiate(cfg.data)
     panel = select_series(load_panel(spec), None, cfg.get("max_series"))
     split = TimeSplit.from_panel(panel, spec)
-    params = pickle.loads((Path(result.output_dir) / DATASET_PARAMS_FILE).read_bytes())
+    params = pickle.loads((Path(result.output_dir) / "model_artifacts" / "dataset_parameters.pkl").read_bytes())
     train = panel[panel[TIME_IDX] <= split.train_end]
     training = TimeSeriesDataSet.from_parameters(params, train)
     test = window_dataset(training, panel, split.test_start, split.test_end)

@@ -117,7 +117,7 @@ def test_too_long_horizon_is_rejected(model):
 
 
 def test_crash_marks_run_failed_and_registers_nothing(tmp_path, tracking_uri):
-    from stockcast.train import run
+    from stockcast.tasks.train import run
 
     client = mlflow.MlflowClient()
     before = len(client.search_model_versions("name='stockcast-tft'"))
@@ -130,7 +130,7 @@ def test_crash_marks_run_failed_and_registers_nothing(tmp_path, tracking_uri):
 
 
 def test_resume_continues_the_same_run(tmp_path, tracking_uri):
-    from stockcast.train import run
+    from stockcast.tasks.train import run
 
     first = run(compose_config("train", ["experiment=smoke", "trainer.max_epochs=1", "register_model=false"], tmp_path / "a"))
     last = tmp_path / "a" / "checkpoints" / "last.ckpt"

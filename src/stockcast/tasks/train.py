@@ -1,38 +1,45 @@
-"""Training: canonical panel -> TFT (Lightning) -> MLflow run + registered pyfunc model.
+"""``train.py``: canonical panel -> TFT (Lightning) -> calibrated, tested, registered model.
 
-``run(cfg)`` is what ``train.py`` calls; tests call it directly. It returns the metrics and
-the objects it made so callers (evaluate, continuous learning) can chain on them.
+``run(cfg)`` returns the metrics and the objects it made (tests call it directly):
+
+1. builds the dataset spec and panel (``cfg.data``, the first ``cfg.max_series`` series) and
+   the time split (test window never used for training, early stopping or selection);
+2. opens the MLflow run (rank 0 only; a resumed checkpoint continues its run; a Hydra
+   multirun attaches it to the sweep's parent run) and logs the resolved config, the data's
+   fingerprint and the split;
+3. trains the TFT (``cfg.tft``, warm-started from ``cfg.init_from`` if given) with the
+   ``cfg.trainer`` and ``cfg.callbacks`` on :class:`~stockcast.forecast.datamodule.TFTDataModule`;
+4. calibrates its quantiles on its forecasts of the validation window
+   (:func:`~stockcast.forecast.protocol.cross_validate`), optionally refits on train +
+   validation (``cfg.refit``), and scores the served model on the test window;
+5. logs interpretation (variable importance, attention, permutation importance), fan charts,
+   the checkpoint, and registers the pyfunc (``cfg.model_name``).
 """
 
 from __future__ import annotations
 
 import functools
-import pickle
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import lightning.pytorch as L
+import matplotlib.pyplot as plt
 import mlflow
 import pandas as pd
 from hydra.utils import instantiate
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.callbacks import ModelCheckpoint
-from mlflow.entities.model_registry import ModelVersion
-from mlflow.models import ModelSignature, infer_signature
-from mlflow.types.schema import AnyType, ColSpec, Schema
 from omegaconf import DictConfig
-from pytorch_forecasting import TimeSeriesDataSet
 
-import stockcast
 from stockcast.data.panel import load_panel, select_series
-from stockcast.data.spec import DatasetSpec
-from stockcast.data.spec import read_source as read_raw
+from stockcast.data.spec import DatasetSpec, read_source
 from stockcast.evaluation.metrics import mase_scale, metrics_by_horizon
-from stockcast.forecast.bundle import ForecastBundle, example_input, load_checkpoint
+from stockcast.forecast.bundle import ForecastBundle, load_checkpoint
 from stockcast.forecast.calibration import QuantileCalibration, calibrated_metrics, fit_calibration
-from stockcast.forecast.dataset import TimeSplit, training_dataset, window_dataset
+from stockcast.forecast.datamodule import TFTDataModule
+from stockcast.forecast.dataset import TimeSplit, window_dataset
 from stockcast.forecast.interpret import (
     attention_profile,
     donor_windows,
@@ -42,7 +49,6 @@ from stockcast.forecast.interpret import (
     variable_importance,
 )
 from stockcast.forecast.protocol import by_model, cross_validate, rolling_origins
-from stockcast.forecast.pyfunc import TFTPyfunc
 from stockcast.forecast.refit import (
     LearningRateRecorder,
     best_epochs,
@@ -67,10 +73,10 @@ from stockcast.tracking.mlflow_utils import (
     setup_tracking,
     tracked_run,
 )
+from stockcast.tracking.models import log_and_register
 from stockcast.tracking.registry import load_bundle, resolve_model
 
 RUN_ID_FILE = "mlflow_run_id"
-DATASET_PARAMS_FILE = "dataset_parameters.pkl"
 
 
 @dataclass
@@ -93,8 +99,26 @@ def is_rank_zero() -> bool:
     return rank_zero_only.rank == 0
 
 
+def optimized_value(result: TrainResult, name: str | None) -> float | None:
+    """The metric a Hydra sweeper optimizes (``cfg.optimized_metric``), failing loudly.
+
+    Raises:
+        KeyError: The run did not produce that metric (names the metrics it did produce).
+    """
+    if not name:
+        return None
+    if not is_rank_zero():
+        return None
+    if name not in result.metrics:
+        raise KeyError(
+            f"optimized_metric={name!r} is not a metric of this run; it produced "
+            f"{sorted(result.metrics)}"
+        )
+    return float(result.metrics[name])
+
+
 def run(cfg: DictConfig) -> TrainResult:
-    """Train, test on the held-out window, log everything and register the model."""
+    """Train, calibrate, test on the held-out window, log everything and register the model."""
     L.seed_everything(int(cfg.seed), workers=True)
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -103,9 +127,9 @@ def run(cfg: DictConfig) -> TrainResult:
     split = TimeSplit.from_panel(panel, spec)
 
     resume_run = _run_to_resume(cfg.get("ckpt_path"))
-    context = nullcontext()
     setup_tracking()
     init = _init_from(cfg)
+    context = nullcontext()
     if is_rank_zero():
         context = tracked_run(
             cfg.logger.experiment_name,
@@ -130,8 +154,8 @@ def run(cfg: DictConfig) -> TrainResult:
         return _train(cfg, spec, panel, split, output_dir, run_id, init[1] if init else None)
 
 
-def _init_from(cfg: DictConfig) -> tuple[ModelVersion, ForecastBundle] | None:
-    """The registered model named by ``cfg.init_from`` (warm start), or None."""
+def _init_from(cfg: DictConfig):
+    """The registered version and model named by ``cfg.init_from`` (warm start), or None."""
     ref = cfg.get("init_from")
     if not ref:
         return None
@@ -152,19 +176,16 @@ def _train(
 ) -> TrainResult:
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    training = _shared_training_dataset(panel, spec, split, output_dir)
-    validation = window_dataset(training, panel, split.val_start, split.val_end)
     loader = cfg.loader
-    train_dl = training.to_dataloader(
-        train=True,
+    data = TFTDataModule(
+        panel,
+        spec,
+        split,
         batch_size=int(loader.batch_size),
         num_workers=int(loader.num_workers),
-        persistent_workers=int(loader.num_workers) > 0,
         pin_memory=bool(loader.pin_memory),
     )
-    val_dl = validation.to_dataloader(
-        train=False, batch_size=int(loader.batch_size) * 4, num_workers=0
-    )
+    training = data.training
     timings["dataset_s"] = time.perf_counter() - t0
 
     if init is None:
@@ -182,7 +203,7 @@ def _train(
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
     t0 = time.perf_counter()
     # resuming reads our own checkpoint, which holds pickled normalizers
-    trainer.fit(model, train_dl, val_dl, ckpt_path=cfg.get("ckpt_path"), weights_only=False)
+    trainer.fit(model, datamodule=data, ckpt_path=cfg.get("ckpt_path"), weights_only=False)
     timings["fit_s"] = time.perf_counter() - t0
     if not is_rank_zero():
         return TrainResult(run_id=None, metrics={}, output_dir=str(output_dir))
@@ -196,21 +217,20 @@ def _train(
 
     history = panel[panel[TIME_IDX] <= split.val_end]
     served = _calibrate_refit_test(cfg, spec, panel, split, output_dir, best, best_path, training, init, lr_record, timings)
-    best, training, best_path, calibration = served.model, served.training, served.checkpoint, served.calibration
-    metrics, test_table, test_pred = served.metrics, served.test_table, served.test_pred
+    metrics = served.metrics
     metrics["best_val_loss"] = float(checkpoint.best_model_score) if checkpoint and checkpoint.best_model_score is not None else float("nan")
     metrics["epochs_trained"] = float(trainer.current_epoch)
 
-    interp = interpretation(best, test_pred)
-    importance = variable_importance(best, interp)
-    permutation = _permutation_importance(cfg, spec, panel, split, best, training, timings)
+    interp = interpretation(served.model, served.test_pred)
+    importance = variable_importance(served.model, interp)
+    permutation = _permutation_importance(cfg, spec, panel, split, served.model, served.training, timings)
     result = TrainResult(
         run_id=run_id,
         metrics=metrics,
-        forecast=test_table,
+        forecast=served.test_table,
         importance=importance,
         permutation_importance=permutation,
-        best_checkpoint=best_path,
+        best_checkpoint=served.checkpoint,
         output_dir=str(output_dir),
         timings=timings,
     )
@@ -219,20 +239,37 @@ def _train(
 
     mlflow.log_metrics({k: v for k, v in metrics.items() if pd.notna(v)})
     mlflow.log_metrics({f"time_{k}": v for k, v in timings.items()})
-    by_h = metrics_by_horizon(test_table, prefix="test", scale=mase_scale(history))
+    by_h = metrics_by_horizon(served.test_table, prefix="test", scale=mase_scale(history))
     for _, row in by_h.iterrows():
         mlflow.log_metrics({"test_mae_by_horizon": row["test_mae"], "test_pinball_by_horizon": row["test_pinball"]}, step=int(row["horizon"]))
     log_table(by_h, "metrics/test_metrics_by_horizon.csv")
     log_table(importance, "interpretation/variable_importance.csv")
     if permutation is not None:
         log_table(permutation, "interpretation/permutation_importance.csv")
-    mlflow.log_text(test_table.to_csv(index=False), "forecasts/test_forecast.csv")
-    _log_figures(best, interp, importance, panel, test_table, spec, permutation)
-    mlflow.log_artifact(best_path, "checkpoints")
+    mlflow.log_text(served.test_table.to_csv(index=False), "forecasts/test_forecast.csv")
+    _log_figures(served.model, interp, importance, panel, served.test_table, spec, permutation)
+    mlflow.log_artifact(served.checkpoint, "checkpoints")
 
     if cfg.get("register_model", True):
-        result.model_uri, result.model_version = _log_and_register(
-            cfg, spec, best, training, best_path, panel, output_dir, metrics, calibration
+        bundle = ForecastBundle(
+            served.model,
+            served.training.get_parameters(),
+            spec,
+            panel["period"].min(),
+            panel[GROUP_IDS].drop_duplicates().to_numpy().tolist(),
+            served.calibration,
+        )
+        raw = read_source(spec)
+        raw = raw[raw[spec.columns["item_id"]].astype(str).isin(panel["item_id"].unique())]
+        tags = {
+            "run_id": run_id,
+            "dataset": spec.name,
+            # last period of the data it was trained and tested on: the monitor checks after it
+            "data_end": str(pd.Timestamp(panel["period"].max()).date()),
+            **{k: f"{v:.6g}" for k, v in metrics.items() if k.startswith("test_")},
+        }
+        result.model_uri, result.model_version = log_and_register(
+            bundle, Path(served.checkpoint), raw, output_dir / "model_artifacts", cfg.model_name, tags
         )
     return result
 
@@ -256,29 +293,7 @@ def _permutation_importance(cfg, spec, panel, split, model, training, timings) -
     return table
 
 
-def _shared_training_dataset(
-    panel: pd.DataFrame, spec: DatasetSpec, split: TimeSplit, output_dir: Path
-) -> TimeSeriesDataSet:
-    """Fit encoders once: rank 0 fits and saves them, other ranks (DDP) reuse the file."""
-    params_file = output_dir / DATASET_PARAMS_FILE
-    if not is_rank_zero():
-        for _ in range(600):
-            if params_file.exists():
-                params = pickle.loads(params_file.read_bytes())
-                train = panel[panel[TIME_IDX] <= split.train_end]
-                return TimeSeriesDataSet.from_parameters(params, train)
-            time.sleep(0.5)
-        raise TimeoutError(f"rank {rank_zero_only.rank}: {params_file} was not written by rank 0")
-    training = training_dataset(panel, spec, split)
-    tmp = params_file.with_suffix(".tmp")
-    tmp.write_bytes(pickle.dumps(training.get_parameters()))
-    tmp.replace(params_file)
-    return training
-
-
 def _log_figures(model, interp, importance, panel, table, spec, permutation=None) -> None:
-    import matplotlib.pyplot as plt
-
     figures = {
         "interpretation/variable_importance.png": importance_chart(importance),
         "interpretation/attention.png": attention_chart(
@@ -296,56 +311,6 @@ def _log_figures(model, interp, importance, panel, table, spec, permutation=None
     for path, fig in figures.items():
         mlflow.log_figure(fig, path)
         plt.close(fig)
-
-
-def _log_and_register(cfg, spec, model, training, checkpoint, panel, output_dir, metrics, calibration=None):
-    series = panel[GROUP_IDS].drop_duplicates().to_numpy().tolist()
-    bundle = ForecastBundle(model, training.get_parameters(), spec, panel["period"].min(), series, calibration)
-    artifacts = bundle.save(output_dir / "model_artifacts", Path(checkpoint))
-    raw = read_raw(spec)
-    keys = panel[GROUP_IDS].drop_duplicates()
-    raw = raw[raw[spec.columns["item_id"]].astype(str).isin(keys["item_id"])]
-    example = example_input(raw, spec, n_series=2, n_history=int(spec.window["max_encoder_length"]), horizon=int(spec.window["max_prediction_length"]))
-    output = bundle.predict(example)
-    signature = ModelSignature(inputs=_input_schema(example), outputs=infer_signature(example, output).outputs)
-    info = mlflow.pyfunc.log_model(
-        name="model",
-        python_model=TFTPyfunc(),
-        artifacts=artifacts,
-        signature=signature,
-        input_example=example,
-        pip_requirements=_requirements(),
-    )
-    version = mlflow.register_model(
-        info.model_uri,
-        cfg.model_name,
-        tags={
-            "run_id": mlflow.active_run().info.run_id,
-            "dataset": spec.name,
-            # last period of the data it was trained and tested on: the monitor checks after it
-            "data_end": str(pd.Timestamp(panel["period"].max()).date()),
-            **{k: f"{v:.6g}" for k, v in metrics.items() if k.startswith("test_")},
-        },
-    )
-    mlflow.set_tags({"stockcast.model_name": cfg.model_name, "stockcast.model_version": version.version})
-    return f"models:/{cfg.model_name}/{version.version}", version.version
-
-
-def _input_schema(example: pd.DataFrame) -> Schema:
-    """Input schema naming every raw column, each optional and of type Any.
-
-    The model's own validation (``ForecastBundle.prepare``) checks presence and types and
-    names the table, column and rows at fault; MLflow's enforcement would reject harmless
-    differences (pandas categoricals, integer columns that carry NaN in future rows).
-    """
-    return Schema([ColSpec(AnyType(), name, required=False) for name in example.columns])
-
-
-def _requirements() -> list[str]:
-    from importlib.metadata import version
-
-    pkgs = ["torch", "lightning", "pytorch-forecasting", "pandas", "mlflow", "pandera", "hydra-core"]
-    return [f"stockcast=={stockcast.__version__}"] + [f"{p}=={version(p)}" for p in pkgs]
 
 
 def _run_to_resume(ckpt_path: str | None) -> str | None:
@@ -375,7 +340,7 @@ class _Served:
     """The model a training run registers, with its calibration and test-window scores."""
 
     model: object
-    training: TimeSeriesDataSet
+    training: object
     checkpoint: str
     calibration: QuantileCalibration | None
     metrics: dict[str, float]
@@ -385,8 +350,8 @@ class _Served:
 
 def _calibrate_refit_test(cfg, spec, panel, split, output_dir, best, best_path, training, init, lr_record, timings) -> _Served:
     """Calibrate on the validation window, optionally refit on train + validation, then score
-    the served model on the test window exactly as it serves (``ForecastBundle.forecast``
-    from each full-horizon origin, seeing nothing after the origin but known covariates).
+    the served model on the test window exactly as it serves (the forecaster protocol, from
+    each full-horizon origin, seeing nothing after the origin but known covariates).
 
     ``val_*`` metrics are the early-stopped model's validation forecasts (the calibration's
     own fitting data); ``test_*`` are the served, calibrated quantiles and
@@ -398,10 +363,14 @@ def _calibrate_refit_test(cfg, spec, panel, split, output_dir, best, best_path, 
     bundle = ForecastBundle(best, training.get_parameters(), spec, start, series)
     ccfg = dict(cfg.get("calibration") or {})
     val_origins = rolling_origins(split.val_start, split.val_end, ccfg.pop("n_origins", 1), ccfg.pop("origin_stride", 1))
-    val_table = by_model(cross_validate([bundle], panel[panel[TIME_IDX] <= split.val_end], val_origins, bundle.max_horizon))[bundle.name]
+    val_panel = panel[panel[TIME_IDX] <= split.val_end]
+    val_table = by_model(cross_validate([bundle], val_panel, val_origins, bundle.max_horizon))[bundle.name]
     calibration = fit_calibration(
-        val_table, panel, window=int(spec.window["max_encoder_length"]),
-        info={"window_time_idx": [split.val_start, split.val_end], "origins_time_idx": val_origins}, **ccfg,
+        val_table,
+        panel,
+        window=int(spec.window["max_encoder_length"]),
+        info={"window_time_idx": [split.val_start, split.val_end], "origins_time_idx": val_origins},
+        **ccfg,
     )
     train_scale = mase_scale(panel[panel[TIME_IDX] <= split.train_end])
     metrics, _ = calibrated_metrics(val_table, calibration, panel, prefix="val", scale=train_scale)
@@ -445,3 +414,13 @@ def _calibrate_refit_test(cfg, spec, panel, split, output_dir, best, best_path, 
     if calibration is not None and mlflow.active_run() is not None:
         mlflow.log_dict(calibration.to_dict(), "calibration/calibration.json")
     return _Served(model, served_training, checkpoint, calibration, metrics, test_table, test_pred)
+
+
+def summary(result: TrainResult) -> str:
+    """What ``train.py`` prints at the end."""
+    m = result.metrics
+    parts = [f"{k.removeprefix('test_')} {m[k]:.4g}" for k in ("test_mae", "test_pinball", "test_coverage_80") if k in m]
+    lines = [f"trained: test window {', '.join(parts)}"]
+    if result.model_version:
+        lines.append(f"registered {result.model_uri}")
+    return "\n".join(lines)

@@ -1,0 +1,26 @@
+"""Tasks: the only code that sees configs (``DictConfig``), MLflow runs and the console.
+
+One module per entry point (``train``, ``evaluate``, ``monitor``, ``drift_demo``,
+``optimize``, ``backtest``), each with ``run(cfg) -> <Result>`` and ``summary(result) -> str``;
+the scripts at the repository root are thin ``@hydra.main`` wrappers around them. Tasks never
+import each other: a task that runs another one (the drift demo runs training, evaluation and
+the monitor the way a scheduler would) calls :func:`run_task` with a config composed from the
+other task's own config file.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from omegaconf import DictConfig
+
+TASKS = ("train", "evaluate", "monitor", "drift_demo", "optimize", "backtest")
+
+
+def run_task(name: str, cfg: DictConfig) -> Any:
+    """Run task ``name`` (a module of this package) with a composed config, as its entry
+    point would, and return its result."""
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; choose from {TASKS}")
+    return importlib.import_module(f"stockcast.tasks.{name}").run(cfg)
