@@ -7,18 +7,12 @@ import hydra
 from omegaconf import DictConfig
 
 import stockcast.config  # noqa: F401  (registers ${project_root:})
-from stockcast.evaluation.evaluate import run
+from stockcast.tasks.evaluate import run, summary
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    result = run(cfg)
-    print(result.summary.round(3).to_string(index=False))
-    c = result.champion
-    print(
-        f"champion: {'PROMOTED' if c['promoted'] else 'kept'} (was v{c['champion_version']}, "
-        f"evaluated v{c['challenger_version']}): {c['reason']}"
-    )
+    print(summary(run(cfg)))
 
 
 if __name__ == "__main__":

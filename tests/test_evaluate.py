@@ -12,7 +12,7 @@ from tests.conftest import compose_config
 
 
 def _evaluate(tmp_path, overrides):
-    from stockcast.evaluation.evaluate import run
+    from stockcast.tasks.evaluate import run
 
     return run(compose_config("evaluate", ["experiment=smoke", *overrides], tmp_path))
 
@@ -68,17 +68,17 @@ def test_naive_baseline_matches_last_value(smoke_train, tmp_path):
 
 def test_future_actuals_do_not_leak_into_tft_forecasts(smoke_train):
     from stockcast.data.panel import load_panel, select_series
-    from stockcast.evaluation.evaluate import tft_forecast
 
     result, _ = smoke_train
     bundle = load_bundle(resolve_model(result.model_version, "stockcast-tft"))
     panel = select_series(load_panel(bundle.spec), None, 12)
-    a, _ = tft_forecast(bundle, panel, [56], 3, 59)
+    a = bundle.forecast(panel, [56], 3)
     poisoned = panel.copy()
     after = poisoned.time_idx > 56
     poisoned.loc[after, "demand"] *= 100
     poisoned.loc[after, "industry_volume"] *= 100
-    b, _ = tft_forecast(bundle, poisoned, [56], 3, 59)
+    b = bundle.forecast(poisoned, [56], 3)
+    assert len(a) == 12 * 3
     pd.testing.assert_frame_equal(a, b)
 
 
@@ -87,7 +87,13 @@ def test_model_references_resolve(smoke_train):
     by_version = resolve_model(result.model_version, "stockcast-tft")
     assert resolve_model(f"models:/stockcast-tft/{result.model_version}", "x").version == by_version.version
     assert resolve_model(result.run_id, "stockcast-tft").version == by_version.version
-    assert int(resolve_model(None, "stockcast-tft").version) >= int(by_version.version)
+    assert int(resolve_model("latest", "stockcast-tft").version) >= int(by_version.version)
+    # null = the champion when there is one, else the latest version
+    client = mlflow.MlflowClient()
+    client.set_registered_model_alias("stockcast-tft", "champion", by_version.version)
+    assert resolve_model(None, "stockcast-tft").version == by_version.version
+    client.delete_registered_model_alias("stockcast-tft", "champion")
+    assert resolve_model(None, "stockcast-tft").version == resolve_model("latest", "stockcast-tft").version
     with pytest.raises(LookupError, match="no version of 'stockcast-tft' was trained by run"):
         resolve_model("0123456789abcdef", "stockcast-tft")
 

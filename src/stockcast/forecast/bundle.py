@@ -241,16 +241,18 @@ class ForecastBundle:
             )
         return sorted({float(q) for q in quantiles})
 
+    def renamed(self, name: str) -> ForecastBundle:
+        """The same model under another forecaster name (e.g. ``champion`` beside ``tft``)."""
+        return ForecastBundle(
+            self.model, self.dataset_parameters, self.spec, self.calendar_start, self.series,
+            self.calibration, name=name,
+        )
+
     def uncalibrated(self) -> ForecastBundle:
         """The same model serving its own quantiles (no calibration), named ``<name>_uncalibrated``."""
         return ForecastBundle(
-            self.model,
-            self.dataset_parameters,
-            self.spec,
-            self.calendar_start,
-            self.series,
-            None,
-            name=f"{self.name}_uncalibrated",
+            self.model, self.dataset_parameters, self.spec, self.calendar_start, self.series,
+            None, name=f"{self.name}_uncalibrated",
         )
 
     def forecast_last(

@@ -1,4 +1,5 @@
-"""Figures logged to MLflow: forecast fans, variable importance, attention, calibration."""
+"""Figures of forecasts: fans, variable importance, attention, calibration, model comparison,
+price response (the tasks log them to MLflow)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from stockcast.schema import (  # noqa: E402
-    GROUP_IDS,  # noqa: E402
-    quantile_column,
-    quantile_levels,
-)
+from stockcast.schema import GROUP_IDS, quantile_column, quantile_levels  # noqa: E402
 
 
 def fan_chart(
@@ -135,3 +132,33 @@ def pick_series(table: pd.DataFrame, score: str = "abs_err", n: int = 3, seed: i
     keys = list(err.index)
     rand = [keys[i] for i in rng.choice(len(keys), size=min(n, len(keys)), replace=False)]
     return {"best": keys[:n], "worst": keys[-n:][::-1], "random": rand}
+
+
+def comparison_chart(summary: pd.DataFrame, highlight: str = "tft") -> plt.Figure:
+    """Bar charts of MAE, pinball loss and 80% coverage per model (``highlight`` in red)."""
+    cols = [c for c in ("mae", "pinball", "coverage_80") if c in summary]
+    fig, axes = plt.subplots(1, len(cols), figsize=(4.5 * len(cols), 3.2))
+    for ax, c in zip(np.atleast_1d(axes), cols, strict=True):
+        d = summary.sort_values(c)
+        ax.barh(d["model"], d[c], color=["tab:red" if m == highlight else "tab:gray" for m in d["model"]])
+        ax.set_title(c)
+        if c == "coverage_80":
+            ax.axvline(0.8, color="black", ls="--", lw=1)
+    fig.tight_layout()
+    return fig
+
+
+def price_response_chart(pdp: pd.DataFrame) -> plt.Figure:
+    """Mean forecast quantiles against the planned price (partial dependence)."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    x = pdp["price_factor"]
+    for lo, hi in ((0.1, 0.9), (0.25, 0.75)):
+        a, b = quantile_column(lo), quantile_column(hi)
+        if a in pdp and b in pdp:
+            ax.fill_between(x, pdp[a], pdp[b], alpha=0.2, color="tab:blue")
+    ax.plot(x, pdp[quantile_column(0.5)], "o-", color="tab:blue")
+    ax.set_xlabel("price / list price")
+    ax.set_ylabel("mean forecast demand per series-period")
+    ax.set_title("TFT demand response to price (partial dependence)")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,238 @@
+"""``evaluate.py``: a registered model against baselines on its test window; the champion gate.
+
+``run(cfg)``:
+
+1. resolves and loads the model and its panel (:func:`stockcast.tracking.context.load_context`;
+   default ``model: latest``, the challenger a training run just registered);
+2. forecasts rolling origins of the test window with the model, the model without its
+   calibration (when it has one) and every baseline of ``cfg.baselines`` in ONE
+   :func:`~stockcast.forecast.protocol.cross_validate` call, so every model is scored with the
+   same metrics on identical rows; one MLflow child run per model;
+3. logs interpretation (variable importance, attention, price partial dependence), the
+   reliability diagram, fan charts and the comparison table on the parent run;
+4. moves the ``champion`` alias only if the model beats the current champion on the primary
+   metric, both forecasting the same rows in this run (:mod:`stockcast.evaluation.champion`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import matplotlib.pyplot as plt
+import mlflow
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+from stockcast.data.panel import select_series
+from stockcast.evaluation.champion import GateDecision, decide
+from stockcast.evaluation.metrics import (
+    forecast_metrics,
+    mase_scale,
+    metrics_by_horizon,
+    pit_values,
+)
+from stockcast.forecast.bundle import ForecastBundle
+from stockcast.forecast.dataset import TimeSplit
+from stockcast.forecast.interpret import (
+    attention_profile,
+    interpretation,
+    price_response,
+    variable_importance,
+)
+from stockcast.forecast.protocol import Forecaster, by_model, cross_validate, rolling_origins
+from stockcast.forecast.scenarios import as_of, price_settings
+from stockcast.plots.forecast import (
+    attention_chart,
+    calibration_chart,
+    comparison_chart,
+    fan_chart,
+    importance_chart,
+    pick_series,
+    price_response_chart,
+)
+from stockcast.schema import FORECAST_ORIGIN
+from stockcast.tracking.context import load_context
+from stockcast.tracking.mlflow_utils import log_config, log_fingerprint, log_table, tracked_run
+from stockcast.tracking.registry import current_champion, load_bundle
+
+
+@dataclass
+class EvalResult:
+    """What an evaluation produced."""
+
+    run_id: str
+    model_version: str
+    summary: pd.DataFrame
+    forecasts: dict[str, pd.DataFrame]
+    champion: dict[str, object]
+    child_runs: dict[str, str] = field(default_factory=dict)
+    importance: pd.DataFrame | None = None
+    price_response: pd.DataFrame | None = None
+
+
+def baselines(cfg: DictConfig, spec) -> list[Forecaster]:
+    """The baselines of ``cfg.baselines`` as forecasters for the model's dataset."""
+    from stockcast.evaluation.baselines import make_baselines
+
+    entries = OmegaConf.to_container(cfg.baselines, resolve=True) if cfg.get("baselines") else {}
+    return [_SpecBound(b, spec) for b in make_baselines(entries)] if entries else []
+
+
+class _SpecBound:
+    """A baseline with the dataset spec bound: the forecaster protocol."""
+
+    def __init__(self, baseline, spec) -> None:
+        self.baseline, self.spec, self.name = baseline, spec, baseline.name
+
+    def forecast(self, panel, origins, horizon, quantiles=None):
+        return self.baseline.forecast(panel, origins, horizon, quantiles, self.spec)
+
+
+def run(cfg: DictConfig) -> EvalResult:
+    """Evaluate ``cfg.model`` with baselines on the test window and gate the champion."""
+    ctx = load_context(cfg)
+    bundle, spec, panel, version = ctx.bundle, ctx.spec, ctx.panel, ctx.version
+    split = TimeSplit.from_panel(panel, spec)
+    horizon = int(cfg.evaluation.horizon or bundle.max_horizon)
+    origins = rolling_origins(split.test_start, split.test_end, cfg.evaluation.n_origins, cfg.evaluation.origin_stride)
+    scale = mase_scale(panel[panel["time_idx"] < split.test_start])
+    forecasters: list[Forecaster] = [bundle]
+    if bundle.calibration is not None:  # the model's own quantiles, side by side
+        forecasters.append(bundle.uncalibrated())
+    forecasters += baselines(cfg, spec)
+
+    with tracked_run(
+        cfg.logger.experiment_name,
+        run_name=f"evaluate-{cfg.model_name}-v{version.version}",
+        tags={"stockcast.task": "evaluate", "stockcast.model_version": version.version, "stockcast.dataset": spec.name},
+    ) as parent:
+        log_config(cfg)
+        log_fingerprint(panel)
+        mlflow.log_params({"model_uri": ctx.uri, "origins": str(origins), "horizon": horizon})
+        timings: dict[str, float] = {}
+        cv = cross_validate(forecasters, panel, origins, horizon, bundle.quantiles, callback=timings.__setitem__)
+        forecasts = by_model(cv)
+        summary, children = _score_models(cfg, forecasts, timings, scale, origins, horizon, parent.info.run_id)
+        mlflow.log_metrics(forecast_metrics(forecasts[bundle.name], prefix="test", scale=scale))
+        fig = comparison_chart(summary, highlight=bundle.name)
+        mlflow.log_figure(fig, "summary/comparison.png")
+        plt.close(fig)
+        importance, pdp = _interpret(cfg, bundle, panel, forecasts[bundle.name], origins, horizon, split)
+        decision = _champion_gate(cfg, ctx, panel, origins, horizon, forecasts[bundle.name], scale)
+        return EvalResult(
+            run_id=parent.info.run_id,
+            model_version=version.version,
+            summary=summary,
+            forecasts=forecasts,
+            champion=decision.as_dict(),
+            child_runs=children,
+            importance=importance,
+            price_response=pdp,
+        )
+
+
+def _score_models(cfg, forecasts, timings, scale, origins, horizon, parent_id):
+    """One child run and one summary row per model, sorted by pinball loss."""
+    rows, children = [], {}
+    for name, table in forecasts.items():
+        metrics = forecast_metrics(table, prefix="test", scale=scale)
+        by_h = metrics_by_horizon(table, prefix="test", scale=scale)
+        with tracked_run(
+            cfg.logger.experiment_name,
+            run_name=name,
+            tags={"stockcast.task": "evaluate", "stockcast.model": name},
+            parent_run_id=parent_id,
+        ) as child:
+            mlflow.log_params({"model": name, "origins": str(origins), "horizon": horizon})
+            mlflow.log_metrics({**metrics, "time_forecast_s": timings[name]})
+            for _, r in by_h.iterrows():
+                mlflow.log_metrics({"test_mae_by_horizon": r["test_mae"], "test_pinball_by_horizon": r["test_pinball"]}, step=int(r["horizon"]))
+            log_table(by_h, "metrics_by_horizon.csv")
+            mlflow.log_text(table.to_csv(index=False), "forecast.csv")
+            children[name] = child.info.run_id
+        rows.append({"model": name, **{k.removeprefix("test_"): v for k, v in metrics.items()}, "seconds": timings[name]})
+    summary = pd.DataFrame(rows).sort_values("pinball").reset_index(drop=True)
+    log_table(summary.round(4), "summary/comparison.md")
+    log_table(summary, "summary/comparison.csv")
+    return summary, children
+
+
+def _interpret(cfg, bundle: ForecastBundle, panel, table, origins, horizon, split):
+    """Variable importance, attention, reliability, fan charts and price response."""
+    h0 = min(horizon, split.test_end - origins[0])
+    _, raw = bundle.forecast_last(as_of(panel, bundle.spec, origins[0], h0), h0, return_raw=True)
+    interp = interpretation(bundle.model, raw)
+    importance = variable_importance(bundle.model, interp)
+    log_table(importance, "interpretation/variable_importance.csv")
+    att = attention_profile(interp, int(bundle.spec.window["max_encoder_length"]))
+    log_table(att, "interpretation/attention.csv")
+    figs = {
+        "interpretation/variable_importance.png": importance_chart(importance),
+        "interpretation/attention.png": attention_chart(att),
+        "calibration/tft_reliability.png": calibration_chart(pit_values(table), table),
+    }
+    first = table[table[FORECAST_ORIGIN] == table[FORECAST_ORIGIN].min()]
+    for group, series in pick_series(first, seed=int(cfg.seed)).items():
+        figs[f"forecasts/fan_{group}.png"] = fan_chart(panel, first, series, title=f"TFT test forecasts: {group} series")
+    pdp = None
+    if cfg.evaluation.price_factors and getattr(bundle.spec, "price", None):
+        price_settings(bundle.spec)
+        pdp = price_response(bundle, panel, origins[0], h0, list(cfg.evaluation.price_factors))
+        log_table(pdp, "interpretation/price_response.csv")
+        figs["interpretation/price_response.png"] = price_response_chart(pdp)
+    for path, fig in figs.items():
+        mlflow.log_figure(fig, path)
+        plt.close(fig)
+    return importance, pdp
+
+
+def _champion_gate(cfg, ctx, panel, origins, horizon, table, scale) -> GateDecision:
+    """Score challenger and champion on the rows both forecast; move the alias on a win."""
+    gate = cfg.champion
+    metric = f"test_{gate.metric}"
+    version = ctx.version
+    challenger = forecast_metrics(table, prefix="test", scale=scale)[metric]
+    champ = current_champion(cfg.model_name, gate.alias)
+    champ_version = champ.version if champ is not None else None
+    champ_score, rows = None, None
+    if champ is not None and champ.version != version.version:
+        t0 = time.perf_counter()
+        champ_bundle = load_bundle(champ)
+        common = select_series(panel, champ_bundle.series)
+        known = common["item_id"].isin(champ_bundle.known_items) & common["location_id"].isin(champ_bundle.known_locations)
+        common = common[known]
+        if len(common):
+            both = by_model(cross_validate(
+                [ctx.bundle.renamed("challenger"), champ_bundle.renamed("champion")],
+                common, origins, min(horizon, champ_bundle.max_horizon), ctx.bundle.quantiles,
+            ))
+            if len(both.get("challenger", [])):
+                challenger = forecast_metrics(both["challenger"], prefix="test", scale=scale)[metric]
+                champ_score = forecast_metrics(both["champion"], prefix="test", scale=scale)[metric]
+                rows = len(both["challenger"])
+        mlflow.log_metric("time_champion_s", time.perf_counter() - t0)
+    decision = decide(
+        metric, version.version, challenger, champ_version, champ_score,
+        greater_is_better=bool(gate.greater_is_better), rows=rows, promote=bool(gate.promote),
+    )
+    if decision.promoted:
+        mlflow.MlflowClient().set_registered_model_alias(cfg.model_name, gate.alias, version.version)
+    mlflow.log_metrics({f"challenger_{metric}": decision.challenger_score,
+                        **({f"champion_{metric}": decision.champion_score} if decision.champion_score is not None else {})})
+    mlflow.set_tags({"champion.decision": "promoted" if decision.promoted else "kept", "champion.reason": decision.reason,
+                     "champion.previous_version": str(decision.champion_version)})
+    mlflow.log_dict({k: (float(v) if isinstance(v, np.floating) else v) for k, v in decision.as_dict().items()}, "champion_decision.json")
+    return decision
+
+
+def summary(result: EvalResult) -> str:
+    """The comparison table and the gate's decision, as ``evaluate.py`` prints them."""
+    c = result.champion
+    return "\n".join([
+        result.summary.round(3).to_string(index=False),
+        f"champion: {'PROMOTED' if c['promoted'] else 'kept'} (was v{c['champion_version']}, "
+        f"evaluated v{c['challenger_version']}): {c['reason']}",
+    ])
+
