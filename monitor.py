@@ -9,13 +9,13 @@ import hydra
 from omegaconf import DictConfig
 
 import stockcast.config  # noqa: F401  (registers ${project_root:})
-from stockcast.evaluation.monitor import run, summary_text
+from stockcast.tasks.monitor import run, summary
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="monitor")
 def main(cfg: DictConfig) -> None:
     result = run(cfg)
-    print(summary_text(result))
+    print(summary(result))
     if result.exit_code:
         sys.exit(result.exit_code)
 

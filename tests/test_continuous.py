@@ -11,15 +11,17 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import compose_config
 from hydra.utils import instantiate
 
 from stockcast import PROJECT_ROOT
 from stockcast.data.panel import load_panel
 from stockcast.data.synthetic import generate
 from stockcast.errors import DataValidationError
-from stockcast.evaluation import continuous, monitor
+from stockcast.evaluation import monitor
+from stockcast.tasks import drift_demo
+from stockcast.tasks import monitor as monitor_task
 from stockcast.tracking.registry import current_champion
+from tests.conftest import compose_config
 
 MONITOR_MODEL = "monitor-test-tft"
 
@@ -170,12 +172,12 @@ def test_band_rules_against_known_numbers():
 
 
 def _monitor_cfg(tmp_path, *extra):
-    return compose_config("evaluate", ["task=monitor", "experiment=smoke", f"model_name={MONITOR_MODEL}", f"monitor.alert_file={tmp_path / 'alert.json'}", *extra], tmp_path)
+    return compose_config("monitor", ["experiment=smoke", f"model_name={MONITOR_MODEL}", f"monitor.alert_file={tmp_path / 'alert.json'}", *extra], tmp_path)
 
 
 def test_monitor_flags_drift_writes_the_alert_and_logs_the_run(early_model, tmp_path):
     # a band no forecast can meet: drift, whatever the model
-    result = monitor.run(_monitor_cfg(tmp_path, f"model={early_model.model_version}", "monitor.band.pinball_ratio_max=0.0"))
+    result = monitor_task.run(_monitor_cfg(tmp_path, f"model={early_model.model_version}", "monitor.band.pinball_ratio_max=0.0"))
     assert result.status == "drift" and result.exit_code == 3
     # newly arrived = after the model's data_end (2017-06-01), newest `window` of them
     assert result.periods == ["2017-09-01", "2017-10-01", "2017-11-01", "2017-12-01"]
@@ -193,20 +195,20 @@ def test_monitor_flags_drift_writes_the_alert_and_logs_the_run(early_model, tmp_
 
 
 def test_monitor_inside_the_band_is_ok(early_model, tmp_path):
-    result = monitor.run(_monitor_cfg(tmp_path, f"model={early_model.model_version}", "monitor.band.pinball_ratio_max=100", "monitor.band.coverage_drop_max=1", "monitor.band.bias_shift_max=100", "monitor.as_of=2017-08-01"))
+    result = monitor_task.run(_monitor_cfg(tmp_path, f"model={early_model.model_version}", "monitor.band.pinball_ratio_max=100", "monitor.band.coverage_drop_max=1", "monitor.band.bias_shift_max=100", "monitor.as_of=2017-08-01"))
     assert result.status == "ok" and result.exit_code == 0 and result.breaches == []
     assert result.periods == ["2017-07-01", "2017-08-01"]  # as_of cuts the data at August
     assert json.loads((tmp_path / "alert.json").read_text())["status"] == "ok"
 
 
 def test_monitor_with_no_new_actuals(early_model, tmp_path):
-    result = monitor.run(_monitor_cfg(tmp_path, f"model={early_model.model_version}", "monitor.as_of=2017-06-01"))
+    result = monitor_task.run(_monitor_cfg(tmp_path, f"model={early_model.model_version}", "monitor.as_of=2017-06-01"))
     assert result.status == "no_new_actuals" and result.exit_code == 0 and result.periods == []
 
 
 def test_monitor_cli_exit_code_is_what_a_scheduler_reads(early_model, tmp_path, tracking_uri):
     alert = tmp_path / "cli_alert.json"
-    cmd = [sys.executable, "evaluate.py", "task=monitor", f"model_name={MONITOR_MODEL}", f"model={early_model.model_version}", "monitor.band.pinball_ratio_max=0", f"monitor.alert_file={alert}", f"hydra.run.dir={tmp_path / 'run'}"]
+    cmd = [sys.executable, "monitor.py", f"model_name={MONITOR_MODEL}", f"model={early_model.model_version}", "monitor.band.pinball_ratio_max=0", f"monitor.alert_file={alert}", f"hydra.run.dir={tmp_path / 'run'}"]
     proc = subprocess.run(cmd, cwd=PROJECT_ROOT, env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri}, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 3, proc.stderr[-2000:]
     assert "status DRIFT" in proc.stdout
@@ -215,8 +217,8 @@ def test_monitor_cli_exit_code_is_what_a_scheduler_reads(early_model, tmp_path, 
 
 # ---------------------------------------------------------------------------- the demo
 def test_drift_demo_end_to_end(tracking_uri, tmp_path):
-    cfg = compose_config("evaluate", ["task=drift_demo", "experiment=smoke", "demo.initial_periods=116", "demo.steps=5", "demo.cooldown=2"], tmp_path)
-    result = continuous.run(cfg)
+    cfg = compose_config("drift_demo", ["experiment=smoke", "demo.initial_periods=116", "demo.steps=5", "demo.cooldown=2"], tmp_path)
+    result = drift_demo.run(cfg)
     tl = result.timeline
     assert list(tl["period"]) == ["2023-03-27", "2023-04-03", "2023-04-10", "2023-04-17", "2023-04-24"]
     assert result.summary["shock_period"] == "2023-04-24"  # week 120 of the generator
@@ -241,14 +243,12 @@ def test_drift_demo_end_to_end(tracking_uri, tmp_path):
 
 
 def test_failed_retrain_keeps_the_champion_and_marks_the_run_failed(tracking_uri, tmp_path):
-    cfg = compose_config("evaluate", ["task=drift_demo", "experiment=smoke", "model_name=failed-retrain-tft"], tmp_path)
-    first = continuous._train(cfg, "2023-03-20", tmp_path / "first", [], "test")
-    from stockcast.evaluation.evaluate import run as evaluate_run
-
-    evaluate_run(continuous._sub_cfg(cfg, "evaluate", model_ref=first.model_version))
+    cfg = compose_config("drift_demo", ["experiment=smoke", "model_name=failed-retrain-tft"], tmp_path)
+    first = drift_demo._train(cfg, "2023-03-20", tmp_path / "first", [], "test")
+    drift_demo._evaluate(cfg, first.model_version, tmp_path / "first_evaluate")
     assert current_champion("failed-retrain-tft", "champion").version == first.model_version
     cfg.demo.retrain = ["loader.batch_size=0"]  # the DataLoader refuses: training crashes mid-run
-    action, new_version = continuous._retrain(cfg, "2023-04-24", tmp_path / "retrain", "test")
+    action, new_version = drift_demo._retrain(cfg, "2023-04-24", tmp_path / "retrain", "test")
     assert action == "retrain failed (champion kept)" and new_version is None
     assert current_champion("failed-retrain-tft", "champion").version == first.model_version
     versions = mlflow.MlflowClient().search_model_versions("name='failed-retrain-tft'")

@@ -123,3 +123,29 @@ def pit_values(table: pd.DataFrame) -> np.ndarray:
     for i in range(len(y)):
         out[i] = np.interp(y[i], qs[i], levels, left=0.0, right=1.0)
     return out
+
+
+def calibrated_metrics(
+    table: pd.DataFrame,
+    calibration,
+    panel: pd.DataFrame | None,
+    *,
+    prefix: str,
+    scale: pd.Series | None = None,
+) -> tuple[dict[str, float], pd.DataFrame]:
+    """Score a forecast table as served and, with a calibration, as the model made it.
+
+    ``calibration`` is a :class:`stockcast.forecast.calibration.QuantileCalibration` (or
+    ``None``): its ``apply(table, panel)`` gives the served quantiles.
+
+    Returns:
+        ``{prefix}_<metric>`` of the served (calibrated) quantiles plus, when there is a
+        calibration, ``{prefix}_uncalibrated_<metric>`` of the model's own quantiles; and the
+        served table.
+    """
+    if calibration is None:
+        return forecast_metrics(table, prefix=prefix, scale=scale), table
+    served = calibration.apply(table, panel)
+    metrics = forecast_metrics(table, prefix=f"{prefix}_uncalibrated", scale=scale)
+    metrics.update(forecast_metrics(served, prefix=prefix, scale=scale))
+    return metrics, served

@@ -38,7 +38,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from stockcast.evaluation.metrics import forecast_metrics
 from stockcast.schema import GROUP_IDS, point_column, quantile_column, quantile_levels
 
 METHODS = ("none", "conformal")
@@ -298,26 +297,3 @@ def fit_calibration(
         min_rows_per_bin=min_rows_per_bin,
         info=info,
     )
-
-
-def calibrated_metrics(
-    table: pd.DataFrame,
-    calibration: QuantileCalibration | None,
-    panel: pd.DataFrame | None,
-    *,
-    prefix: str,
-    scale: pd.Series | None = None,
-) -> tuple[dict[str, float], pd.DataFrame]:
-    """Score a forecast table as served and, with a calibration, as the model made it.
-
-    Returns:
-        ``{prefix}_<metric>`` of the served (calibrated) quantiles plus, when there is a
-        calibration, ``{prefix}_uncalibrated_<metric>`` of the model's own quantiles; and the
-        served table.
-    """
-    if calibration is None:
-        return forecast_metrics(table, prefix=prefix, scale=scale), table
-    served = calibration.apply(table, panel)
-    metrics = forecast_metrics(table, prefix=f"{prefix}_uncalibrated", scale=scale)
-    metrics.update(forecast_metrics(served, prefix=prefix, scale=scale))
-    return metrics, served

@@ -1,6 +1,5 @@
 """TFT interpretation: variable importance (the TFT's own selection weights and permutation
-importance on held-out data), attention over encoder time, and the price response (partial
-dependence of forecast demand on the planned price)."""
+importance on held-out data) and attention over encoder time."""
 
 from __future__ import annotations
 
@@ -12,8 +11,6 @@ from pytorch_forecasting import TemporalFusionTransformer, TimeSeriesDataSet
 from stockcast.data.spec import DatasetSpec
 from stockcast.evaluation.metrics import pinball_loss
 from stockcast.forecast.predict import quantiles_of
-from stockcast.forecast.scenarios import as_of, with_price
-from stockcast.schema import quantile_column
 
 
 def interpretation(model: TemporalFusionTransformer, prediction) -> dict:
@@ -306,25 +303,3 @@ def _take(x: dict, rows, n: int) -> dict:
         k: v[rows] if isinstance(v, torch.Tensor) and v.ndim and len(v) == n else v
         for k, v in x.items()
     }
-
-
-def price_response(
-    bundle, panel: pd.DataFrame, origin: int, horizon: int, factors: list[float]
-) -> pd.DataFrame:
-    """Partial dependence of forecast demand on the planned price.
-
-    Every series' price over the horizon is set to ``factor`` × list price; the table
-    gives mean forecast quantiles per factor and the implied arc elasticity of the median.
-    """
-    base = as_of(panel, bundle.spec, origin, horizon)
-    rows = []
-    for f in factors:
-        t = bundle.forecast_last(with_price(base, bundle.spec, origin, f), horizon)
-        rows.append({"price_factor": f, **{c: t[c].mean() for c in t.columns if c.startswith("q")}})
-    out = pd.DataFrame(rows).sort_values("price_factor").reset_index(drop=True)
-    med = out[quantile_column(0.5)].to_numpy()
-    fac = out["price_factor"].to_numpy()
-    el = np.full(len(out), np.nan)
-    el[1:] = (np.diff(med) / ((med[1:] + med[:-1]) / 2)) / (np.diff(fac) / ((fac[1:] + fac[:-1]) / 2))
-    out["arc_elasticity"] = el
-    return out

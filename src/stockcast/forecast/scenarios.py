@@ -1,4 +1,5 @@
-"""Inputs for forecasting from an origin: hide the future, or change planned prices.
+"""Inputs for forecasting from an origin: hide the future, or change planned prices; the
+price response (partial dependence of forecast demand on the planned price).
 
 Both evaluation (rolling origins, price partial dependence) and the optimizer (candidate
 prices) build their model inputs here, so "what the model may see" is defined once.
@@ -10,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from stockcast.data.spec import DatasetSpec
-from stockcast.schema import GROUP_IDS, TIME_IDX
+from stockcast.schema import GROUP_IDS, TIME_IDX, quantile_column
 
 
 def as_of(panel: pd.DataFrame, spec: DatasetSpec, origin: int, horizon: int) -> pd.DataFrame:
@@ -82,4 +83,26 @@ def with_price(
         out.loc[future, cfg["discount_column"]] = np.where(
             lst > 0, cfg["discount_scale"] * (1.0 - new / np.where(lst > 0, lst, 1.0)), 0.0
         )
+    return out
+
+
+def price_response(
+    bundle, panel: pd.DataFrame, origin: int, horizon: int, factors: list[float]
+) -> pd.DataFrame:
+    """Partial dependence of forecast demand on the planned price.
+
+    Every series' price over the horizon is set to ``factor`` × list price; the table
+    gives mean forecast quantiles per factor and the implied arc elasticity of the median.
+    """
+    base = as_of(panel, bundle.spec, origin, horizon)
+    rows = []
+    for f in factors:
+        t = bundle.forecast_last(with_price(base, bundle.spec, origin, f), horizon)
+        rows.append({"price_factor": f, **{c: t[c].mean() for c in t.columns if c.startswith("q")}})
+    out = pd.DataFrame(rows).sort_values("price_factor").reset_index(drop=True)
+    med = out[quantile_column(0.5)].to_numpy()
+    fac = out["price_factor"].to_numpy()
+    el = np.full(len(out), np.nan)
+    el[1:] = (np.diff(med) / ((med[1:] + med[:-1]) / 2)) / (np.diff(fac) / ((fac[1:] + fac[:-1]) / 2))
+    out["arc_elasticity"] = el
     return out

@@ -162,3 +162,30 @@ def price_response_chart(pdp: pd.DataFrame) -> plt.Figure:
     ax.set_title("TFT demand response to price (partial dependence)")
     fig.tight_layout()
     return fig
+
+
+def drift_demo_chart(scores: pd.DataFrame, timeline: pd.DataFrame, shock_idx: int | None, dates) -> plt.Figure:
+    """Served vs never-retrained vs true pinball per period; monitor flags and retrains."""
+    fig, axes = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
+    x = pd.to_datetime(scores["period"])
+    for col, color, label in (("served", "tab:red", "served (continuous learning)"), ("static", "tab:gray", "first model, never retrained"), ("truth", "tab:green", "true quantiles")):
+        c = f"{col}_pinball_scaled"
+        if c in scores:
+            axes[0].plot(x, scores[c], "o-", color=color, label=label, ms=3)
+    axes[0].set_ylabel("pinball / mean demand")
+    axes[0].legend(fontsize=8)
+    tx = pd.to_datetime(timeline["period"])
+    axes[1].plot(tx, timeline["pinball_ratio"], "o-", color="tab:blue", ms=3, label="monitor pinball ratio")
+    drift = timeline["status"] == "drift"
+    axes[1].scatter(tx[drift], timeline.loc[drift, "pinball_ratio"], color="tab:red", zorder=3, label="drift flagged")
+    for _, r in timeline[timeline["action"] != ""].iterrows():
+        axes[1].axvline(pd.Timestamp(r["period"]), color="tab:purple", ls=":", lw=1)
+        axes[1].annotate(r["action"], (pd.Timestamp(r["period"]), axes[1].get_ylim()[1] * 0.9), fontsize=6, rotation=90, va="top")
+    axes[1].set_ylabel("monitor: pinball ratio")
+    axes[1].legend(fontsize=8)
+    if shock_idx is not None and shock_idx < len(dates):
+        for ax in axes:
+            ax.axvline(pd.Timestamp(dates[shock_idx]), color="black", ls="--", lw=1)
+    fig.suptitle("Drift demo: regime change (dashed), monitor flags, retrains (dotted)")
+    fig.tight_layout()
+    return fig

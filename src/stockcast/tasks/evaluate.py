@@ -38,11 +38,10 @@ from stockcast.forecast.dataset import TimeSplit
 from stockcast.forecast.interpret import (
     attention_profile,
     interpretation,
-    price_response,
     variable_importance,
 )
 from stockcast.forecast.protocol import Forecaster, by_model, cross_validate, rolling_origins
-from stockcast.forecast.scenarios import as_of, price_settings
+from stockcast.forecast.scenarios import as_of, price_response, price_settings
 from stockcast.plots.forecast import (
     attention_chart,
     calibration_chart,

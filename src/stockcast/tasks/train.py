@@ -35,9 +35,9 @@ from omegaconf import DictConfig
 
 from stockcast.data.panel import load_panel, select_series
 from stockcast.data.spec import DatasetSpec, read_source
-from stockcast.evaluation.metrics import mase_scale, metrics_by_horizon
+from stockcast.evaluation.metrics import calibrated_metrics, mase_scale, metrics_by_horizon
 from stockcast.forecast.bundle import ForecastBundle, load_checkpoint
-from stockcast.forecast.calibration import QuantileCalibration, calibrated_metrics, fit_calibration
+from stockcast.forecast.calibration import QuantileCalibration, fit_calibration
 from stockcast.forecast.datamodule import TFTDataModule
 from stockcast.forecast.dataset import TimeSplit, window_dataset
 from stockcast.forecast.interpret import (

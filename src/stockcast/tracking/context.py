@@ -6,8 +6,8 @@
    :func:`stockcast.tracking.registry.resolve_model` (``null`` = the ``cfg.champion.alias``
    holder, else the latest version; ``latest``; ``models:/name@alias``; ``models:/name/3``;
    a version number; a training run id) in registered model ``cfg.model_name``;
-2. the model's own dataset config is read (optionally only up to ``as_of``: the data as
-   known on a date);
+2. the model's own dataset config is read: as the model saw it (its ``data.until``), or up to
+   another date, or everything the source holds now (``until``);
 3. the series are restricted by :func:`stockcast.data.panel.select_series`: first to the
    series the model was trained on, then to the first ``cfg.max_series`` of them.
 """
@@ -49,17 +49,22 @@ def resolve(cfg: DictConfig) -> ModelVersion:
     return resolve_model(cfg.get("model"), cfg.model_name, alias)
 
 
-def load_context(cfg: DictConfig, *, as_of: str | None = None) -> ModelContext:
+#: ``until`` value of :func:`load_context` meaning "the data as the model's config reads it".
+AS_TRAINED = "as_trained"
+
+
+def load_context(cfg: DictConfig, *, until: str | None = AS_TRAINED) -> ModelContext:
     """Resolve the model, load it and the panel of its series (module docstring).
 
     Args:
         cfg: A task config with ``model``, ``model_name``, optional ``champion.alias`` and
             ``max_series``.
-        as_of: Read the model's data only up to this date (``None`` = as the model's
-            dataset config says).
+        until: :data:`AS_TRAINED` = the model's dataset config as it was trained (its own
+            ``until``); ``None`` = everything the source holds now (newly arrived actuals
+            included); a date = the data as known on that date.
     """
     version = resolve(cfg)
     bundle = load_bundle(version)
-    spec = bundle.spec if as_of is None else dataclasses.replace(bundle.spec, until=str(as_of))
+    spec = bundle.spec if until == AS_TRAINED else dataclasses.replace(bundle.spec, until=until)
     panel = select_series(load_panel(spec), bundle.series, cfg.get("max_series"))
     return ModelContext(version, bundle, spec, panel)

@@ -78,3 +78,23 @@ def current_champion(name: str, alias: str) -> ModelVersion | None:
         return mlflow.MlflowClient().get_model_version_by_alias(name, alias)
     except MlflowException:
         return None
+
+
+def data_end(version: ModelVersion):
+    """Last period the version was trained and tested on (its ``data_end`` tag, else the
+    ``data_end`` parameter of its training run): the monitor checks the periods after it.
+
+    Raises:
+        LookupError: The version carries neither.
+    """
+    import pandas as pd
+
+    value = version.tags.get("data_end")
+    if not value and version.run_id:
+        value = mlflow.MlflowClient().get_run(version.run_id).data.params.get("data_end")
+    if not value:
+        raise LookupError(
+            f"model {version.name} v{version.version} has no data_end tag or training-run "
+            "parameter: cannot tell which actuals are new"
+        )
+    return pd.Timestamp(value)
