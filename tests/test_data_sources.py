@@ -12,10 +12,17 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from stockcast import PROJECT_ROOT
-from stockcast.data import sources
+from stockcast.data import io
+from stockcast.data.io import (
+    config_hash,
+    generated_dir,
+    materialize,
+    read_source,
+    read_tables,
+    source_path,
+)
 from stockcast.data.panel import load_panel, to_canonical
-from stockcast.data.sources import config_hash, generated_dir, materialize, read_tables
-from stockcast.data.spec import DatasetSpec, read_source
+from stockcast.data.spec import DatasetSpec
 from stockcast.errors import DataValidationError
 
 CONF = PROJECT_ROOT / "conf" / "data"
@@ -154,7 +161,7 @@ def test_missing_file_names_the_path(tmp_path):
 
 def test_example_weekly_csv_loads_by_config_alone():
     spec = spec_from_yaml("example_weekly")
-    raw = pd.read_csv(spec.source_path())
+    raw = pd.read_csv(source_path(spec))
     assert list(raw.columns) == [
         "store",
         "product",
@@ -207,4 +214,4 @@ def test_cache_hash_tracks_generator_version(syn_spec, monkeypatch):
     before = config_hash(syn_spec.generator)
     monkeypatch.setattr("stockcast.data.synthetic.GENERATOR_VERSION", 999)
     assert config_hash(syn_spec.generator) != before
-    assert sources.DEFAULT_CACHE_DIR == "data/generated"
+    assert io.DEFAULT_CACHE_DIR == "data/generated"

@@ -26,9 +26,9 @@ from omegaconf import DictConfig
 from pytorch_forecasting import TimeSeriesDataSet
 
 import stockcast
+from stockcast.data.io import read_source as read_raw
 from stockcast.data.panel import load_panel, select_series
 from stockcast.data.spec import DatasetSpec
-from stockcast.data.spec import read_source as read_raw
 from stockcast.evaluation.metrics import mase_scale, metrics_by_horizon
 from stockcast.forecast.bundle import ForecastBundle, example_input, load_checkpoint
 from stockcast.forecast.calibration import QuantileCalibration, calibrated_metrics, fit_calibration

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from stockcast.data.sources import DEMAND_TABLE, PreparedTable, join_tables, read_tables
+from stockcast.data.io import read_tables
+from stockcast.data.sources import DEMAND_TABLE, PreparedTable, join_tables
 from stockcast.data.spec import CALENDAR_FEATURES, DatasetSpec
 from stockcast.data.validation import (
     category_issues,
@@ -93,7 +94,7 @@ def to_canonical(
     Args:
         raw: Source-schema table (column names as in the data config). For a multi-table
             dataset either the demand table with ``tables`` given, or the already joined
-            table :func:`~stockcast.data.spec.read_source` returns.
+            table :func:`~stockcast.data.io.read_source` returns.
         spec: The dataset specification.
         table: Table name used in error messages.
         allow_future: Accept trailing rows with missing demand (future periods to forecast,

@@ -11,12 +11,10 @@ See ``docs/data.md`` for the full input contract.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from stockcast import PROJECT_ROOT
 from stockcast.schema import CANONICAL
 
 #: Calendar features that can be derived from ``period`` (all known-future categoricals).
@@ -46,7 +44,8 @@ class DatasetSpec:
 
     Args:
         name: Short dataset name (used in MLflow tags and run names).
-        source: The demand table: ``path`` (relative paths resolve against the project root),
+        source: The demand table: ``path`` (relative paths resolve against the project root;
+            see :mod:`stockcast.data.io`),
             ``format`` (``parquet`` or ``csv``), optional ``read_options`` passed to the pandas
             reader and ``date_format`` (strftime pattern; ``None`` lets pandas infer). With a
             ``generator`` entry (``_target_`` + keyword arguments, e.g.
@@ -256,70 +255,8 @@ class DatasetSpec:
         """The ``source.generator`` config (``_target_`` + kwargs), if the data is generated."""
         return self.source.get("generator") or None
 
-    def base_dir(self) -> Path:
-        """Folder that relative table paths resolve against.
-
-        The project root, or for generated data ``<cache_dir>/<name>-<config hash>/``.
-        """
-        if self.generator is None:
-            return PROJECT_ROOT
-        from stockcast.data.sources import generated_dir
-
-        return generated_dir(self)
-
-    def resolve_path(self, path: str | Path) -> Path:
-        path = Path(path)
-        return path if path.is_absolute() else self.base_dir() / path
-
-    def source_path(self) -> Path:
-        return self.resolve_path(self.source["path"])
-
-    def table_path(self, name: str) -> Path:
-        """Resolved path of covariate table ``name``."""
-        return self.resolve_path(self.tables[name]["path"])
-
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form (stored with models so prediction reuses the exact mapping)."""
         from dataclasses import asdict
 
         return asdict(self)
-
-
-def read_source(spec: DatasetSpec) -> pd.DataFrame:
-    """Read the raw demand table in its source schema (no mapping).
-
-    A single-table dataset is returned exactly as read. With covariate ``tables`` they are
-    validated and joined on (columns in the demand table's source schema plus the
-    covariates), which is the one-table form :func:`stockcast.data.panel.to_canonical` and
-    the model's prediction input take. Generated data is generated first if absent.
-
-    Raises:
-        DataValidationError: A covariate table is bad or does not join cleanly.
-    """
-    from stockcast.data.sources import join_tables, read_tables
-
-    tables = read_tables(spec)
-    demand = tables.pop("demand")
-    if not spec.tables:
-        return demand
-    joined = join_tables(demand, tables, spec)
-    if joined.issues:
-        from stockcast.errors import DataValidationError
-
-        raise DataValidationError(joined.issues)
-    return joined.frame
-
-
-def read_table(spec: DatasetSpec, path: Path, options: dict[str, Any], table: str) -> pd.DataFrame:
-    """Read one parquet/CSV table described by a ``source``/``tables`` entry."""
-    if not path.exists():
-        raise FileNotFoundError(f"data config '{spec.name}': {table} file {path} does not exist")
-    fmt = options.get("format") or path.suffix.lstrip(".")
-    read_options = dict(options.get("read_options") or {})
-    if fmt == "parquet":
-        return pd.read_parquet(path, **read_options)
-    if fmt == "csv":
-        return pd.read_csv(path, **read_options)
-    raise ValueError(
-        f"data config '{spec.name}': {table}: unsupported format {fmt!r} (parquet, csv)"
-    )

@@ -14,7 +14,7 @@ scored against the truth instead of against noise. The modules:
 * :mod:`~stockcast.data.synthetic.tables`: :class:`SyntheticData` and :func:`write`;
 * :mod:`~stockcast.data.synthetic.generator`: :func:`generate`, which ties them together.
 
-``GENERATOR_VERSION`` (read here by :func:`stockcast.data.sources.config_hash`) changes
+``GENERATOR_VERSION`` (read here by :func:`stockcast.data.io.config_hash`) changes
 whenever the same arguments give other data.
 """
 
