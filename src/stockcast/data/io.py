@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from stockcast import PROJECT_ROOT
+from stockcast.data.objects import build, locate
 from stockcast.data.sources import DEMAND_TABLE, join_tables
 from stockcast.data.spec import DatasetSpec
 from stockcast.errors import DataValidationError
@@ -36,11 +37,12 @@ def config_hash(generator: Mapping[str, Any]) -> str:
     payload: dict[str, Any] = {"config": generator}
     target = generator.get("_target_")
     if target:
-        module = sys.modules.get(str(target).rsplit(".", 1)[0])
-        if module is None:
-            from hydra.utils import get_object
-
-            module = sys.modules.get(get_object(str(target)).__module__)
+        obj = locate(str(target), "source.generator._target_")
+        # the module the config names (e.g. the package stockcast.data.synthetic), else the
+        # module defining the object
+        module = sys.modules.get(str(target).rsplit(".", 1)[0]) or sys.modules.get(
+            getattr(obj, "__module__", "")
+        )
         payload["version"] = getattr(module, "GENERATOR_VERSION", None)
     text = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
@@ -62,7 +64,8 @@ def _needed_files(spec: DatasetSpec) -> list[Path]:
 def materialize(spec: DatasetSpec) -> Path:
     """Generate the dataset's tables unless its cache folder already holds them all.
 
-    The generator (``source.generator``: ``_target_`` plus keyword arguments) must return
+    The generator (``source.generator``: ``_target_`` plus keyword arguments, built by
+    :func:`stockcast.data.objects.build`) must return
     an object with a ``write(folder)`` method (e.g. :class:`~stockcast.data.synthetic.
     SyntheticData`) or a mapping of table name -> DataFrame (written as ``<name>.parquet``).
     Tables are written into a temporary folder that is renamed into place, so concurrent
@@ -71,8 +74,6 @@ def materialize(spec: DatasetSpec) -> Path:
     Returns:
         The folder holding the generated tables.
     """
-    from hydra.utils import instantiate
-
     target = generated_dir(spec)
     if all(p.exists() for p in _needed_files(spec)):
         return target
@@ -80,7 +81,7 @@ def materialize(spec: DatasetSpec) -> Path:
     tmp = target.parent / f".{target.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
-        data = instantiate(dict(spec.generator), _convert_="all")
+        data = build(spec.generator, f"data config '{spec.name}': source.generator")
         if hasattr(data, "write"):
             data.write(tmp)
         elif isinstance(data, Mapping):
