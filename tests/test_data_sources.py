@@ -120,6 +120,7 @@ def test_generator_returning_dict(tmp_path):
         },
         freq="MS",
         columns={"item_id": "sku", "period": "month", "demand": "qty"},
+        window={"max_encoder_length": 2, "min_encoder_length": 2, "max_prediction_length": 1},
     )
     panel = load_panel(spec)
     assert len(panel) == 4 and (panel["location_id"] == "all").all()

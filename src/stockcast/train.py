@@ -303,9 +303,7 @@ def _log_and_register(cfg, spec, model, training, checkpoint, panel, output_dir,
     bundle = ForecastBundle(model, training.get_parameters(), spec, panel["period"].min(), series, calibration)
     artifacts = bundle.save(output_dir / "model_artifacts", Path(checkpoint))
     raw = read_raw(spec)
-    keys = panel[GROUP_IDS].drop_duplicates()
-    raw = raw[raw[spec.columns["item_id"]].astype(str).isin(keys["item_id"])]
-    example = example_input(raw, spec, n_series=2, n_history=int(spec.window["max_encoder_length"]), horizon=int(spec.window["max_prediction_length"]))
+    example = example_input(raw, spec, n_series=2, n_history=int(spec.window["max_encoder_length"]), horizon=int(spec.window["max_prediction_length"]), series=series)
     output = bundle.predict(example)
     signature = ModelSignature(inputs=_input_schema(example), outputs=infer_signature(example, output).outputs)
     info = mlflow.pyfunc.log_model(

@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow
 
 from stockcast import PROJECT_ROOT
 from stockcast.data.objects import build, locate
 from stockcast.data.sources import DEMAND_TABLE, join_tables
 from stockcast.data.spec import DatasetSpec
-from stockcast.errors import DataValidationError
+from stockcast.errors import DataValidationError, Issue
 
 DEFAULT_CACHE_DIR = "data/generated"
 
@@ -173,15 +174,44 @@ def read_source(spec: DatasetSpec) -> pd.DataFrame:
 
 
 def read_table(spec: DatasetSpec, path: Path, options: dict[str, Any], table: str) -> pd.DataFrame:
-    """Read one parquet/CSV table described by a ``source``/``tables`` entry."""
+    """Read one parquet/CSV table described by a ``source``/``tables`` entry.
+
+    Raises:
+        FileNotFoundError: The file does not exist.
+        ValueError: The format is neither ``parquet`` nor ``csv``.
+        DataValidationError: The file cannot be read in its format (binary data as CSV,
+            an empty file, not a parquet file) or holds no rows (e.g. a header-only CSV).
+    """
     if not path.exists():
         raise FileNotFoundError(f"data config '{spec.name}': {table} file {path} does not exist")
     fmt = options.get("format") or path.suffix.lstrip(".")
     read_options = dict(options.get("read_options") or {})
-    if fmt == "parquet":
-        return pd.read_parquet(path, **read_options)
-    if fmt == "csv":
-        return pd.read_csv(path, **read_options)
-    raise ValueError(
-        f"data config '{spec.name}': {table}: unsupported format {fmt!r} (parquet, csv)"
+    if fmt not in ("parquet", "csv"):
+        raise ValueError(
+            f"data config '{spec.name}': {table}: unsupported format {fmt!r} (parquet, csv)"
+        )
+    where = "source" if table == DEMAND_TABLE else f"tables.{table}"
+    try:
+        if fmt == "parquet":
+            frame = pd.read_parquet(path, **read_options)
+        else:
+            frame = pd.read_csv(path, **read_options)
+    except UnicodeDecodeError as err:
+        problem = (
+            f"is not {err.encoding} text (byte {err.start}: {err.reason}): a binary file? "
+            f"(a CSV in another encoding: set {where}.read_options.encoding)"
+        )
+    except pd.errors.EmptyDataError:
+        problem = "is empty: no header and no rows"
+    except pd.errors.ParserError as err:
+        problem = f"does not parse as CSV: {str(err).strip()}"
+    except (pyarrow.ArrowException, OSError) as err:
+        problem = f"is not a readable {fmt} file: {str(err).strip()}"
+    else:
+        if len(frame):
+            return frame
+        columns = ", ".join(map(str, frame.columns[:8])) or "none"
+        problem = f"has no rows (columns: {columns})"
+    raise DataValidationError(
+        [Issue(table, None, "readable", f"{fmt} file {path} {problem} (data config '{spec.name}')")]
     )

@@ -28,6 +28,7 @@ import pandas as pd
 
 from stockcast.data.spec import DatasetSpec
 from stockcast.data.validation import (
+    bound_issues,
     category_issues,
     date_issues,
     finite_issues,
@@ -36,6 +37,7 @@ from stockcast.data.validation import (
     on_grid,
     parse_periods,
     rows_where,
+    spike_issues,
 )
 from stockcast.errors import Issue
 
@@ -159,6 +161,9 @@ def join_tables(
                 )
             provided[cov] = name
         if absent:
+            continue
+        if raw.empty:
+            issues.append(Issue(name, None, "not_empty", "covariate table has no rows"))
             continue
         t_issues, frame, valid = _prepare_table(raw, name, colmap, covmap, spec, anchor)
         issues += t_issues
@@ -316,4 +321,12 @@ def _prepare_table(
         else:
             frame[src], num_issues = numeric_column(raw, name, src)
             issues += num_issues + finite_issues(frame[src], name, src)
+            rules = spec.value_rules().get(cov)
+            if rules:
+                series = [k for k in colmap if k != "period"]
+                setting = f"data.plausibility.{cov}"
+                issues += bound_issues(frame[src], name, src, rules, setting=setting)
+                issues += spike_issues(
+                    frame[src], frame[series], name, src, rules, setting=setting
+                )
     return issues, frame, valid
