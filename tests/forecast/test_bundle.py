@@ -90,3 +90,15 @@ def test_prepare_accepts_the_example_of_the_trained_series(day_first):
     assert {tuple(s) for s in canonical[["item_id", "location_id"]].to_numpy()} <= {
         tuple(s) for s in series[3:5]
     }
+
+
+def test_specs_saved_before_plausibility_load_without_its_rules(day_first):
+    from stockcast.data.spec import DatasetSpec
+    from stockcast.forecast.bundle import saved_spec
+
+    spec, _ = day_first
+    old = spec.to_dict()
+    del old["plausibility"], old["short_series"]
+    assert DatasetSpec(**old).value_rules() != {}
+    assert saved_spec(old).value_rules() == {}
+    assert saved_spec(spec.to_dict()).value_rules() == spec.value_rules()

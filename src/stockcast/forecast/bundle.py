@@ -90,7 +90,7 @@ class ForecastBundle:
         return cls(
             model,
             params,
-            DatasetSpec(**meta["spec"]),
+            saved_spec(meta["spec"]),
             pd.Timestamp(meta["calendar_start"]),
             meta.get("series"),
             QuantileCalibration.from_dict(calibration) if calibration else None,
@@ -292,6 +292,19 @@ def _by_series_and_period(raw: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
     order = raw[keys].assign(_period=when.to_numpy())
     order = order.sort_values([*keys, "_period"], kind="stable")
     return raw.loc[order.index]
+
+
+def saved_spec(saved: dict[str, Any]) -> DatasetSpec:
+    """The :class:`DatasetSpec` a bundle was saved with.
+
+    Specs saved before ``plausibility`` existed load with its rules off: the model was
+    trained (and its data validated) without them, and reloading must not reject the data
+    it was trained on.
+    """
+    spec = DatasetSpec(**saved)
+    if "plausibility" not in saved:
+        spec.plausibility = {col: "off" for col in spec.value_rules()}
+    return spec
 
 
 def load_checkpoint(path: str | Path) -> TemporalFusionTransformer:
