@@ -1,4 +1,4 @@
-"""stockcast.data.spec: plausibility rules and the short-series policy in the data config."""
+"""stockcast.data.spec: config mistakes raise ValueError naming the key; plausibility rules."""
 
 from __future__ import annotations
 
@@ -58,3 +58,32 @@ def test_specs_saved_before_the_new_fields_still_load(stallion_spec):
     del old["plausibility"], old["short_series"]
     spec = DatasetSpec(**old)
     assert spec.short_series == "reject" and "price_regular" in spec.value_rules()
+
+
+# --------------------------------------------------------------------------- table and source config
+@pytest.mark.parametrize(
+    ("tables", "match"),
+    [
+        ({"x": {"path": "x.csv", "keys": ["sku"]}}, "unknown join key"),
+        ({"x": {"path": "x.csv"}}, "keys"),
+        ({"x": {"keys": ["period"]}}, "needs a 'path'"),
+        ({"x": {"path": "x.csv", "keys": ["period"], "covariates": ["nope"]}}, "have no role"),
+        ({"x": {"path": "x.csv", "keys": ["period"], "unmatched": "drop"}}, "unmatched"),
+        ({"demand": {"path": "x.csv", "keys": ["period"]}}, "reserved"),
+    ],
+)
+def test_bad_table_config(stallion_spec, tables, match):
+    with pytest.raises(ValueError, match=match):
+        DatasetSpec(**{**stallion_spec.to_dict(), "tables": tables})
+
+
+@pytest.mark.parametrize(
+    ("source", "match"),
+    [
+        ({"format": "csv"}, "source.path is required"),
+        ({"path": "d.parquet", "generator": {"n_items": 3}}, "needs a _target_"),
+    ],
+)
+def test_bad_source_config(stallion_spec, source, match):
+    with pytest.raises(ValueError, match=match):
+        DatasetSpec(**{**stallion_spec.to_dict(), "source": source})
