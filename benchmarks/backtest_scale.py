@@ -26,8 +26,8 @@ from omegaconf import OmegaConf
 
 import stockcast.config  # noqa: F401
 from stockcast import PROJECT_ROOT
+from stockcast.data.io import generated_dir, materialize
 from stockcast.data.panel import load_panel
-from stockcast.data.sources import generated_dir, materialize
 from stockcast.data.supply import SupplyTables
 from stockcast.schema import TIME_IDX
 from stockcast.simulation.backtest import (

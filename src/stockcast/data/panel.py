@@ -7,15 +7,18 @@ features and an integer ``time_idx`` counted in periods from ``calendar_start``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from stockcast.data.sources import DEMAND_TABLE, PreparedTable, join_tables, read_tables
+from stockcast.data.io import read_tables
+from stockcast.data.sources import DEMAND_TABLE, PreparedTable, join_tables
 from stockcast.data.spec import CALENDAR_FEATURES, DatasetSpec
 from stockcast.data.validation import (
+    bound_issues,
     category_issues,
     date_issues,
     finite_issues,
@@ -26,14 +29,16 @@ from stockcast.data.validation import (
     required_columns,
     rows_where,
     schema_issues,
+    spike_issues,
     string_values,
 )
 from stockcast.errors import Issue
 from stockcast.schema import GROUP_IDS, TIME_IDX
 
-__all__ = ["DEMAND_TABLE", "load_panel", "to_canonical"]
+__all__ = ["DEMAND_TABLE", "load_panel", "short_series", "to_canonical"]
 
 _ROW = "_input_row"
+_log = logging.getLogger(__name__)
 
 #: Row-level rules for canonical demand (pandera); missing values follow ``gaps``.
 DEMAND_SCHEMA = pa.DataFrameSchema(
@@ -54,9 +59,12 @@ def load_panel(spec: DatasetSpec) -> pd.DataFrame:
     """Read the dataset's tables (generating them if configured) -> validated canonical panel.
 
     With ``spec.until`` set, periods after it are dropped (the data as known at that date).
+    Series shorter than ``spec.min_series_length`` (after that cut) are then rejected or
+    dropped, as ``spec.short_series`` says (:func:`short_series`).
 
     Raises:
-        DataValidationError: Invalid input, or no period on or before ``spec.until``.
+        DataValidationError: Invalid input, no period on or before ``spec.until``, or
+            series too short to train on (``short_series: reject``).
     """
     tables = read_tables(spec)
     demand = tables.pop(DEMAND_TABLE)
@@ -76,7 +84,41 @@ def load_panel(spec: DatasetSpec) -> pd.DataFrame:
                 ]
             )
         panel = panel[keep].reset_index(drop=True)
-    return panel
+    return short_series(panel, spec)
+
+
+def short_series(panel: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+    """Apply ``spec.short_series`` to series with fewer than ``spec.min_series_length`` periods.
+
+    A series needs ``window.min_encoder_length + window.max_prediction_length`` periods
+    with observed demand for one training sample (and for a registered model's input
+    example); shorter ones would be silently skipped by the dataset and break model
+    registration. ``reject`` raises naming them; ``drop`` leaves them out with a warning.
+
+    Raises:
+        DataValidationError: Short series under ``reject``, or every series short.
+    """
+    need = spec.min_series_length
+    counts = panel.groupby(GROUP_IDS, sort=True)["demand"].count()
+    short = counts[counts < need]
+    if short.empty:
+        return panel
+    names = [f"{item}@{loc} ({n})" for (item, loc), n in short.items()]
+    listed = ", ".join(names[:10]) + (f" (+{len(names) - 10} more)" if len(names) > 10 else "")
+    text = (
+        f"{len(short)} series have fewer than {need} periods with demand (window."
+        f"min_encoder_length + window.max_prediction_length), which training needs: {listed}"
+    )
+    if spec.short_series == "reject" or len(short) == len(counts):
+        hint = (
+            "; set data.short_series=drop to leave them out"
+            if len(short) < len(counts)
+            else "; every series is that short: shorten data.window"
+        )
+        raise_if([Issue(DEMAND_TABLE, spec.columns["item_id"], "series_length", text + hint)])
+    _log.warning("data config '%s': dropped %s (short_series: drop)", spec.name, text)
+    keep = ~panel.set_index(GROUP_IDS).index.isin(short.index)
+    return panel[keep].reset_index(drop=True)
 
 
 def to_canonical(
@@ -93,7 +135,7 @@ def to_canonical(
     Args:
         raw: Source-schema table (column names as in the data config). For a multi-table
             dataset either the demand table with ``tables`` given, or the already joined
-            table :func:`~stockcast.data.spec.read_source` returns.
+            table :func:`~stockcast.data.io.read_source` returns.
         spec: The dataset specification.
         table: Table name used in error messages.
         allow_future: Accept trailing rows with missing demand (future periods to forecast,
@@ -107,6 +149,8 @@ def to_canonical(
         DataValidationError: Listing every issue found (table, column, rule, rows).
     """
     raw = raw.reset_index(drop=True)
+    if raw.empty:
+        raise_if([Issue(table, None, "not_empty", "the table has no rows")])
     issues: list[Issue] = []
     provider: dict[str, str] = {}
     prepared: dict[str, PreparedTable] = {}
@@ -178,6 +222,7 @@ def to_canonical(
         _rename(i, {"demand": cols["demand"]})
         for i in schema_issues(df[["demand"]], table, DEMAND_SCHEMA)
     ]
+    issues += _plausibility_issues(df, spec, table, provider)
     dup = df.duplicated(["item_id", "location_id", "period"], keep=False) & df["period"].notna()
     if dup.any():
         first = df[dup].iloc[0]
@@ -268,6 +313,25 @@ def to_canonical(
             values = CALENDAR_FEATURES[name](pd.Series(periods)).to_numpy()
             df[name] = values[at]
     return df.drop(columns=_ROW).reset_index(drop=True)
+
+
+def _plausibility_issues(
+    df: pd.DataFrame, spec: DatasetSpec, table: str, provider: Mapping[str, str]
+) -> list[Issue]:
+    """Bounds and spikes (``spec.value_rules()``) of demand and the covariates in ``df``.
+
+    Covariates that come from a covariate table are checked there, on that table's rows.
+    """
+    issues: list[Issue] = []
+    categorical = set(spec.categorical_covariates)
+    for col, rules in spec.value_rules().items():
+        if col in provider or col in categorical or col not in df.columns:
+            continue
+        src = spec.columns["demand"] if col == "demand" else col
+        setting = f"data.plausibility.{col}"
+        issues += bound_issues(df[col], table, src, rules, setting=setting)
+        issues += spike_issues(df[col], df[GROUP_IDS], table, src, rules, setting=setting)
+    return issues
 
 
 def _varies_within(series: np.ndarray, values: pd.Series) -> pd.Series:

@@ -1,4 +1,4 @@
-"""Multi-table sources: reading, generating on demand, validating and joining covariate tables.
+"""Multi-table sources: validating covariate tables and joining them onto the demand rows.
 
 A dataset is a demand table (``spec.source``) plus optional covariate tables
 (``spec.tables``), each with its own path, format, date format, column names and join keys
@@ -14,29 +14,21 @@ rows, collecting every problem as an :class:`~stockcast.errors.Issue`:
 * demand rows without a partner (``join_drops_rows``: an inner join would drop them);
 * non-numeric or infinite values in real covariates, categories outside ``spec.categories``.
 
-Generated datasets (``source.generator``) are materialized here: the generator's tables
-are written once into a folder keyed by the hash of the generator config.
+Reading the tables (and generating them) is :mod:`stockcast.data.io`'s job; this module
+works on frames already read.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import shutil
-import sys
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from stockcast import PROJECT_ROOT
-from stockcast.data.spec import DatasetSpec, read_table
+from stockcast.data.spec import DatasetSpec
 from stockcast.data.validation import (
+    bound_issues,
     category_issues,
     date_issues,
     finite_issues,
@@ -45,105 +37,11 @@ from stockcast.data.validation import (
     on_grid,
     parse_periods,
     rows_where,
+    spike_issues,
 )
 from stockcast.errors import Issue
 
 DEMAND_TABLE = "demand"
-DEFAULT_CACHE_DIR = "data/generated"
-
-
-# ---------------------------------------------------------------------------- generated data
-def config_hash(generator: Mapping[str, Any]) -> str:
-    """Short stable hash of a generator config (and the generator's ``GENERATOR_VERSION``)."""
-    payload: dict[str, Any] = {"config": generator}
-    target = generator.get("_target_")
-    if target:
-        module = sys.modules.get(str(target).rsplit(".", 1)[0])
-        if module is None:
-            from hydra.utils import get_object
-
-            module = sys.modules.get(get_object(str(target)).__module__)
-        payload["version"] = getattr(module, "GENERATOR_VERSION", None)
-    text = json.dumps(payload, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def generated_dir(spec: DatasetSpec) -> Path:
-    """``<cache_dir>/<name>-<hash>/`` where a generated dataset's tables live."""
-    if spec.generator is None:
-        raise ValueError(f"data config '{spec.name}': source.generator is not set")
-    cache = Path(spec.source.get("cache_dir") or DEFAULT_CACHE_DIR)
-    cache = cache if cache.is_absolute() else PROJECT_ROOT / cache
-    return cache / f"{spec.name}-{config_hash(spec.generator)}"
-
-
-def _needed_files(spec: DatasetSpec) -> list[Path]:
-    return [spec.source_path(), *(spec.table_path(name) for name in spec.tables)]
-
-
-def materialize(spec: DatasetSpec) -> Path:
-    """Generate the dataset's tables unless its cache folder already holds them all.
-
-    The generator (``source.generator``: ``_target_`` plus keyword arguments) must return
-    an object with a ``write(folder)`` method (e.g. :class:`~stockcast.data.synthetic.
-    SyntheticData`) or a mapping of table name -> DataFrame (written as ``<name>.parquet``).
-    Tables are written into a temporary folder that is renamed into place, so concurrent
-    processes (DDP ranks) never read a half-written dataset.
-
-    Returns:
-        The folder holding the generated tables.
-    """
-    from hydra.utils import instantiate
-
-    target = generated_dir(spec)
-    if all(p.exists() for p in _needed_files(spec)):
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
-        data = instantiate(dict(spec.generator), _convert_="all")
-        if hasattr(data, "write"):
-            data.write(tmp)
-        elif isinstance(data, Mapping):
-            for name, frame in data.items():
-                frame.to_parquet(tmp / f"{name}.parquet", index=False)
-        else:
-            raise TypeError(
-                f"data config '{spec.name}': generator {spec.generator.get('_target_')} returned "
-                f"{type(data).__name__}; expected an object with write(folder) or a dict of "
-                "DataFrames"
-            )
-        if target.exists() and not all(p.exists() for p in _needed_files(spec)):
-            shutil.rmtree(target)  # incomplete leftovers (e.g. a file deleted by hand)
-        try:
-            tmp.rename(target)
-        except OSError:
-            if not target.exists():
-                raise
-            # another process finished first: its copy is identical (same seed and config)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-    missing = [str(p) for p in _needed_files(spec) if not p.exists()]
-    if missing:
-        raise FileNotFoundError(
-            f"data config '{spec.name}': the generator did not write {', '.join(missing)}"
-        )
-    return target
-
-
-def read_tables(spec: DatasetSpec) -> dict[str, pd.DataFrame]:
-    """Read the demand table (key ``"demand"``) and every covariate table, raw.
-
-    Generated datasets are generated first if their cache folder is missing or incomplete.
-    """
-    if spec.generator is not None:
-        materialize(spec)
-    out = {DEMAND_TABLE: read_table(spec, spec.source_path(), spec.source, DEMAND_TABLE)}
-    for name, tcfg in spec.tables.items():
-        out[name] = read_table(spec, spec.table_path(name), tcfg, name)
-    return out
 
 
 # ---------------------------------------------------------------------------- joining
@@ -263,6 +161,9 @@ def join_tables(
                 )
             provided[cov] = name
         if absent:
+            continue
+        if raw.empty:
+            issues.append(Issue(name, None, "not_empty", "covariate table has no rows"))
             continue
         t_issues, frame, valid = _prepare_table(raw, name, colmap, covmap, spec, anchor)
         issues += t_issues
@@ -420,4 +321,12 @@ def _prepare_table(
         else:
             frame[src], num_issues = numeric_column(raw, name, src)
             issues += num_issues + finite_issues(frame[src], name, src)
+            rules = spec.value_rules().get(cov)
+            if rules:
+                series = [k for k in colmap if k != "period"]
+                setting = f"data.plausibility.{cov}"
+                issues += bound_issues(frame[src], name, src, rules, setting=setting)
+                issues += spike_issues(
+                    frame[src], frame[series], name, src, rules, setting=setting
+                )
     return issues, frame, valid

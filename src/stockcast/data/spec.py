@@ -11,12 +11,11 @@ See ``docs/data.md`` for the full input contract.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from stockcast import PROJECT_ROOT
 from stockcast.schema import CANONICAL
 
 #: Calendar features that can be derived from ``period`` (all known-future categoricals).
@@ -29,6 +28,18 @@ CALENDAR_FEATURES = {
 
 #: Canonical keys a covariate table can be joined on.
 JOIN_KEYS = ("item_id", "location_id", "period")
+
+#: Rules a ``plausibility`` entry may set (see :meth:`DatasetSpec.value_rules`).
+PLAUSIBILITY_RULES = ("min", "max", "spike", "spike_quantile")
+#: Default ``spike`` factor for demand and the quantile it multiplies.
+DEFAULT_SPIKE = 100.0
+DEFAULT_SPIKE_QUANTILE = 0.9
+
+
+def is_off(value: Any) -> bool:
+    """``off``, ``false`` or null in a config (YAML reads a bare ``off`` as false)."""
+    return value is None or value is False or (isinstance(value, str) and value.lower() == "off")
+
 
 ROLE_KEYS = (
     "static_categoricals",
@@ -46,7 +57,8 @@ class DatasetSpec:
 
     Args:
         name: Short dataset name (used in MLflow tags and run names).
-        source: The demand table: ``path`` (relative paths resolve against the project root),
+        source: The demand table: ``path`` (relative paths resolve against the project root;
+            see :mod:`stockcast.data.io`),
             ``format`` (``parquet`` or ``csv``), optional ``read_options`` passed to the pandas
             reader and ``date_format`` (strftime pattern; ``None`` lets pandas infer). With a
             ``generator`` entry (``_target_`` + keyword arguments, e.g.
@@ -95,6 +107,17 @@ class DatasetSpec:
             after it are dropped after validation, so replays and continuous-learning runs
             (``data.until=...``) see exactly what a job at that date would have seen.
             ``None`` = everything in the source.
+        plausibility: Value rules per column (``demand`` or a numeric covariate), on top of
+            the defaults: ``min`` / ``max`` (bounds), ``spike`` (``k``: a value above
+            ``k x max(1, the series' own spike_quantile quantile)`` is flagged) and
+            ``spike_quantile`` (default 0.9). Defaults: ``demand: {spike: 100}`` and
+            ``{min: 0}`` for the price columns named under ``price`` (``column``,
+            ``list_column``). A column's entry is merged into its defaults; ``off`` for a
+            column drops all its rules, ``off`` for one rule (``spike: off``) that rule.
+            See :meth:`value_rules`.
+        short_series: Series with fewer than :attr:`min_series_length` periods (the
+            encoder and horizon of one training sample): ``reject`` (error naming them,
+            before any training) or ``drop`` (left out with a logged warning).
     """
 
     name: str
@@ -123,6 +146,8 @@ class DatasetSpec:
     categories: dict[str, list[Any]] = field(default_factory=dict)
     price: dict[str, Any] = field(default_factory=dict)
     until: str | None = None
+    plausibility: dict[str, Any] = field(default_factory=dict)
+    short_series: str = "reject"
 
     def __post_init__(self) -> None:
         if not isinstance(self.source, dict) or not self.source.get("path"):
@@ -173,6 +198,45 @@ class DatasetSpec:
                 raise ValueError(
                     f"data config '{self.name}': categories.{col} must be a non-empty list"
                 )
+        if self.short_series not in ("reject", "drop"):
+            raise ValueError(
+                f"data config '{self.name}': short_series must be reject or drop, "
+                f"not {self.short_series!r}"
+            )
+        self._check_plausibility()
+
+    def _check_plausibility(self) -> None:
+        where = f"data config '{self.name}': plausibility"
+        if not isinstance(self.plausibility, dict):
+            raise ValueError(f"{where} must map columns to rules")
+        categorical = set(self.categorical_covariates)
+        for col, entry in self.plausibility.items():
+            if col != "demand" and (col not in self.covariates or col in categorical):
+                raise ValueError(
+                    f"{where}.{col}: not 'demand' or a numeric covariate of this dataset"
+                )
+            if is_off(entry):
+                continue
+            if not isinstance(entry, dict):
+                raise ValueError(f"{where}.{col} must be off or a mapping of rules")
+            unknown = sorted(set(entry) - set(PLAUSIBILITY_RULES))
+            if unknown:
+                raise ValueError(
+                    f"{where}.{col}: unknown rule(s) {unknown}; choose from "
+                    f"{list(PLAUSIBILITY_RULES)}"
+                )
+            for rule, value in entry.items():
+                if is_off(value):
+                    continue
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise ValueError(f"{where}.{col}.{rule} must be a number or off, not {value!r}")
+                if rule == "spike" and not value > 0:
+                    raise ValueError(f"{where}.{col}.spike must be > 0, got {value}")
+                if rule == "spike_quantile" and not 0 < value < 1:
+                    raise ValueError(f"{where}.{col}.spike_quantile must lie in (0, 1), got {value}")
+        for col, rules in self.value_rules().items():
+            if rules.get("min", -np.inf) > rules.get("max", np.inf):
+                raise ValueError(f"{where}.{col}: min {rules['min']} exceeds max {rules['max']}")
 
     def _check_table_config(self, name: str, tcfg: dict[str, Any]) -> None:
         where = f"data config '{self.name}': tables.{name}"
@@ -237,6 +301,44 @@ class DatasetSpec:
         """Source columns that must be present in a raw table."""
         return [*self.source_key_columns, *self.covariates]
 
+    @property
+    def min_series_length(self) -> int:
+        """Periods a series needs: ``window.min_encoder_length + window.max_prediction_length``.
+
+        One training sample of the shortest encoder with the full horizon; also what a
+        registered model's input example (a series' history plus the horizon) needs.
+        """
+        return int(self.window["min_encoder_length"]) + int(self.window["max_prediction_length"])
+
+    def value_rules(self) -> dict[str, dict[str, float]]:
+        """Plausibility rules per column: the defaults merged with ``plausibility``.
+
+        Returns:
+            Column -> ``{rule: value}`` with rules among ``min``, ``max``, ``spike``,
+            ``spike_quantile`` (``spike_quantile`` only where ``spike`` is set).
+        """
+        rules: dict[str, dict[str, Any]] = {
+            "demand": {"spike": DEFAULT_SPIKE, "spike_quantile": DEFAULT_SPIKE_QUANTILE}
+        }
+        for key in ("column", "list_column"):
+            if self.price.get(key):
+                rules.setdefault(str(self.price[key]), {})["min"] = 0.0
+        for col, entry in self.plausibility.items():
+            if is_off(entry):
+                rules.pop(col, None)
+            else:
+                rules[col] = {**rules.get(col, {}), **entry}
+        out = {}
+        for col, entry in rules.items():
+            kept = {rule: float(v) for rule, v in entry.items() if not is_off(v)}
+            if "spike" in kept:
+                kept.setdefault("spike_quantile", DEFAULT_SPIKE_QUANTILE)
+            else:
+                kept.pop("spike_quantile", None)
+            if kept:
+                out[col] = kept
+        return out
+
     def nan_rule(self, column: str) -> str:
         return self.nan_policy.get(column, self.nan_policy.get("default", "reject"))
 
@@ -256,70 +358,8 @@ class DatasetSpec:
         """The ``source.generator`` config (``_target_`` + kwargs), if the data is generated."""
         return self.source.get("generator") or None
 
-    def base_dir(self) -> Path:
-        """Folder that relative table paths resolve against.
-
-        The project root, or for generated data ``<cache_dir>/<name>-<config hash>/``.
-        """
-        if self.generator is None:
-            return PROJECT_ROOT
-        from stockcast.data.sources import generated_dir
-
-        return generated_dir(self)
-
-    def resolve_path(self, path: str | Path) -> Path:
-        path = Path(path)
-        return path if path.is_absolute() else self.base_dir() / path
-
-    def source_path(self) -> Path:
-        return self.resolve_path(self.source["path"])
-
-    def table_path(self, name: str) -> Path:
-        """Resolved path of covariate table ``name``."""
-        return self.resolve_path(self.tables[name]["path"])
-
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form (stored with models so prediction reuses the exact mapping)."""
         from dataclasses import asdict
 
         return asdict(self)
-
-
-def read_source(spec: DatasetSpec) -> pd.DataFrame:
-    """Read the raw demand table in its source schema (no mapping).
-
-    A single-table dataset is returned exactly as read. With covariate ``tables`` they are
-    validated and joined on (columns in the demand table's source schema plus the
-    covariates), which is the one-table form :func:`stockcast.data.panel.to_canonical` and
-    the model's prediction input take. Generated data is generated first if absent.
-
-    Raises:
-        DataValidationError: A covariate table is bad or does not join cleanly.
-    """
-    from stockcast.data.sources import join_tables, read_tables
-
-    tables = read_tables(spec)
-    demand = tables.pop("demand")
-    if not spec.tables:
-        return demand
-    joined = join_tables(demand, tables, spec)
-    if joined.issues:
-        from stockcast.errors import DataValidationError
-
-        raise DataValidationError(joined.issues)
-    return joined.frame
-
-
-def read_table(spec: DatasetSpec, path: Path, options: dict[str, Any], table: str) -> pd.DataFrame:
-    """Read one parquet/CSV table described by a ``source``/``tables`` entry."""
-    if not path.exists():
-        raise FileNotFoundError(f"data config '{spec.name}': {table} file {path} does not exist")
-    fmt = options.get("format") or path.suffix.lstrip(".")
-    read_options = dict(options.get("read_options") or {})
-    if fmt == "parquet":
-        return pd.read_parquet(path, **read_options)
-    if fmt == "csv":
-        return pd.read_csv(path, **read_options)
-    raise ValueError(
-        f"data config '{spec.name}': {table}: unsupported format {fmt!r} (parquet, csv)"
-    )

@@ -750,7 +750,7 @@ def supply_for(
     if path:
         return SupplyTables.read(Path(path))
     if spec.generator is not None and use_generated:
-        from stockcast.data.sources import generated_dir
+        from stockcast.data.io import generated_dir
 
         tables = SupplyTables.read(generated_dir(spec))
         keys = history[GROUP_IDS].drop_duplicates()

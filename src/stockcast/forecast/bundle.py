@@ -25,7 +25,7 @@ from pytorch_forecasting import TemporalFusionTransformer, TimeSeriesDataSet
 
 from stockcast.data.panel import to_canonical
 from stockcast.data.spec import DatasetSpec
-from stockcast.data.validation import raise_if
+from stockcast.data.validation import key_strings, parse_periods, raise_if
 from stockcast.errors import Issue
 from stockcast.forecast.calibration import QuantileCalibration
 from stockcast.forecast.predict import raw_predictions, to_forecast_table
@@ -90,7 +90,7 @@ class ForecastBundle:
         return cls(
             model,
             params,
-            DatasetSpec(**meta["spec"]),
+            saved_spec(meta["spec"]),
             pd.Timestamp(meta["calendar_start"]),
             meta.get("series"),
             QuantileCalibration.from_dict(calibration) if calibration else None,
@@ -121,11 +121,13 @@ class ForecastBundle:
             )
         raw = raw.reset_index(drop=True).copy()
         # unknown (past-only) covariates are not needed in future rows: carry the last value
+        # (in period order: the input's rows may come in any order)
         future_rows = raw[spec.columns["demand"]].isna()
         if future_rows.any() and spec.unknown_reals:
             keys = [spec.columns[k] for k in ("item_id", "location_id") if k in spec.columns]
-            filled = raw.groupby(keys, sort=False, observed=True)[spec.unknown_reals].ffill()
-            raw.loc[future_rows, spec.unknown_reals] = filled.loc[future_rows]
+            ordered = _by_series_and_period(raw, spec)
+            filled = ordered.groupby(keys, sort=False, observed=True)[spec.unknown_reals].ffill()
+            raw.loc[future_rows, spec.unknown_reals] = filled.loc[future_rows[future_rows].index]
         panel = to_canonical(
             raw, spec, table=INPUT_TABLE, allow_future=True, calendar_start=self.calendar_start
         )
@@ -285,6 +287,28 @@ class ForecastBundle:
         return (table, pred) if return_raw else table
 
 
+def _by_series_and_period(raw: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+    """``raw`` sorted by its series keys, then by the parsed period (stable)."""
+    keys = [spec.columns[k] for k in ("item_id", "location_id") if k in spec.columns]
+    when = parse_periods(raw[spec.columns["period"]], spec.source.get("date_format"))
+    order = raw[keys].assign(_period=when.to_numpy())
+    order = order.sort_values([*keys, "_period"], kind="stable")
+    return raw.loc[order.index]
+
+
+def saved_spec(saved: dict[str, Any]) -> DatasetSpec:
+    """The :class:`DatasetSpec` a bundle was saved with.
+
+    Specs saved before ``plausibility`` existed load with its rules off: the model was
+    trained (and its data validated) without them, and reloading must not reject the data
+    it was trained on.
+    """
+    spec = DatasetSpec(**saved)
+    if "plausibility" not in saved:
+        spec.plausibility = {col: "off" for col in spec.value_rules()}
+    return spec
+
+
 def load_checkpoint(path: str | Path) -> TemporalFusionTransformer:
     """Load a TFT checkpoint on CPU (pickled normalizers: only load checkpoints you trust)."""
     return TemporalFusionTransformer.load_from_checkpoint(
@@ -292,11 +316,37 @@ def load_checkpoint(path: str | Path) -> TemporalFusionTransformer:
     )
 
 
-def example_input(raw: pd.DataFrame, spec: DatasetSpec, n_series: int = 2, n_history: int | None = None, horizon: int = 1) -> pd.DataFrame:
-    """A raw-schema input example: a few series' history plus ``horizon`` future rows."""
+def example_input(
+    raw: pd.DataFrame,
+    spec: DatasetSpec,
+    n_series: int = 2,
+    n_history: int | None = None,
+    horizon: int = 1,
+    series: Sequence[Sequence[str]] | None = None,
+) -> pd.DataFrame:
+    """A raw-schema input example: a few series' history plus ``horizon`` future rows.
+
+    Rows are ordered by series and by their parsed period (``source.date_format``), not by
+    the raw period text, so day-first dates give each series' latest periods.
+
+    Args:
+        raw: Source-schema table (e.g. :func:`stockcast.data.io.read_source`).
+        spec: The dataset specification.
+        n_series: Series in the example (the first by key).
+        n_history: History rows per series (``None``: all).
+        horizon: Trailing rows per series whose demand is blanked (the future).
+        series: Restrict to these ``(item_id, location_id)`` pairs (canonical strings,
+            e.g. the series a model was trained on); ``None``: any.
+    """
     keys = [spec.columns[k] for k in ("item_id", "location_id") if k in spec.columns]
-    period = spec.columns["period"]
-    raw = raw.sort_values([*keys, period])
+    raw = _by_series_and_period(raw, spec)
+    if series is not None:
+        have = pd.DataFrame(
+            {k: key_strings(raw[spec.columns[k]]) if k in spec.columns else "all" for k in GROUP_IDS},
+            index=raw.index,
+        )
+        wanted = pd.MultiIndex.from_tuples([tuple(map(str, s)) for s in series])
+        raw = raw[pd.MultiIndex.from_frame(have).isin(wanted)]
     groups = raw.groupby(keys, sort=False, observed=True)
     chosen = list(groups.groups)[:n_series]
     parts = []

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from hydra.utils import instantiate
 from pytorch_forecasting import TimeSeriesDataSet
 
+from stockcast.data.objects import build
 from stockcast.data.spec import DatasetSpec
 from stockcast.errors import DataValidationError, Issue
 from stockcast.schema import GROUP_IDS, TIME_IDX
@@ -59,8 +59,12 @@ class TimeSplit:
 
 
 def dataset_kwargs(spec: DatasetSpec) -> dict[str, Any]:
-    """Keyword arguments for ``TimeSeriesDataSet`` derived from the spec's roles."""
-    extra = instantiate(spec.dataset, _convert_="all") if spec.dataset else {}
+    """Keyword arguments for ``TimeSeriesDataSet`` derived from the spec's roles.
+
+    ``spec.dataset`` adds to them; entries with a ``_target_`` (the target normalizer) are
+    built by :func:`stockcast.data.objects.build`.
+    """
+    extra = build(spec.dataset, f"data config '{spec.name}': dataset") if spec.dataset else {}
     return dict(
         time_idx=TIME_IDX,
         target="demand",

@@ -675,7 +675,7 @@ def run(cfg: DictConfig) -> BacktestResult:
     notes = []
     truth_lead = truth_demand = gdir = None
     if spec.generator is not None:
-        from stockcast.data.sources import generated_dir, materialize
+        from stockcast.data.io import generated_dir, materialize
 
         materialize(spec)
         gdir = generated_dir(spec)

@@ -103,7 +103,7 @@ def _truth(spec: DatasetSpec) -> pd.DataFrame | None:
     """The generator's true demand quantiles (synthetic data only)."""
     if spec.generator is None:
         return None
-    from stockcast.data.sources import materialize
+    from stockcast.data.io import materialize
 
     path = materialize(spec) / "truth_demand.parquet"
     if not path.exists():

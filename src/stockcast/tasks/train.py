@@ -34,7 +34,8 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig
 
 from stockcast.data.panel import load_panel, select_series
-from stockcast.data.spec import DatasetSpec, read_source
+from stockcast.data.io import read_source
+from stockcast.data.spec import DatasetSpec
 from stockcast.evaluation.metrics import calibrated_metrics, mase_scale, metrics_by_horizon
 from stockcast.forecast.bundle import ForecastBundle, load_checkpoint
 from stockcast.forecast.calibration import QuantileCalibration, fit_calibration

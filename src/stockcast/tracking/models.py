@@ -68,6 +68,7 @@ def log_and_register(
         n_series=2,
         n_history=int(spec.window["max_encoder_length"]),
         horizon=int(spec.window["max_prediction_length"]),
+        series=bundle.series,
     )
     output = bundle.predict(example)
     signature = ModelSignature(inputs=input_schema(example), outputs=infer_signature(example, output).outputs)
