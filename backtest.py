@@ -7,12 +7,12 @@ import hydra
 from omegaconf import DictConfig
 
 import stockcast.config  # noqa: F401  (registers ${project_root:})
-from stockcast.simulation.backtest import run, summary_text
+from stockcast.tasks.backtest import run, summary
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="backtest")
 def main(cfg: DictConfig) -> None:
-    print(summary_text(run(cfg)))
+    print(summary(run(cfg)))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ weeks, and times:
   window: seconds per simulated period;
 * the optimizer policy (the generator's true quantiles + the network plan, i.e. the
   ``true_distribution`` policy; ``stockcast`` differs only by its forecaster) over the first
-  ``plan-periods`` periods: seconds per review, which dominates a backtest at this size.
+  ``plan-periods`` periods: seconds to forecast those review origins (one protocol call) and
+  seconds per review (network plan), which dominates a backtest at this size.
 
 Figures are printed, not asserted.
 """
@@ -29,15 +30,18 @@ from stockcast import PROJECT_ROOT
 from stockcast.data.io import generated_dir, materialize
 from stockcast.data.panel import load_panel
 from stockcast.data.supply import SupplyTables
+from stockcast.forecast.protocol import cross_validate
+from stockcast.forecast.truth import TruthForecaster
 from stockcast.schema import TIME_IDX
-from stockcast.simulation.backtest import (
-    CachedForecaster,
-    build_window,
-    make_policy,
-    truth_forecaster,
-    world_elasticity,
-)
 from stockcast.simulation.engine import kpis, simulate
+from stockcast.simulation.forecasts import by_origin
+from stockcast.simulation.policies import (
+    ClassicSpec,
+    OptimizerSpec,
+    OracleSpec,
+    SeasonalNaiveSpec,
+)
+from stockcast.simulation.world import build_window, world_elasticity
 
 
 def main() -> None:
@@ -62,18 +66,19 @@ def main() -> None:
     truth_lead = pd.read_parquet(gdir / "truth_lead_times.parquet")
     t1 = int(panel[TIME_IDX].max())
     t0 = t1 - args.periods + 1
-    win = build_window(panel, t0, t1, supply, truth_lead, 0.0, 0)
+    win = build_window(panel, t0, t1, supply, truth_lead, 0.0, 0, season=52)
     win.elasticity = world_elasticity(win, -2.0, gdir)
     setup = time.perf_counter() - t
     n_store = int((win.keys["echelon"] != "dc").sum())
     print(f"{n_store} store item-locations + {len(win.keys) - n_store} DC item-nodes x "
           f"{len(win.periods)} periods; data + window setup {setup:.1f}s")
-    for name, knob in (("classic", 0.95), ("seasonal_naive_ss", 0.95), ("oracle", None)):
+    for name, spec, knob in (("classic", ClassicSpec(), 0.95),
+                             ("seasonal_naive_ss", SeasonalNaiveSpec(), 0.95),
+                             ("oracle", OracleSpec(), None)):
         t = time.perf_counter()
-        pol = make_policy(name, knob, win, 1, 52, {}, None, None)
-        cap = None if name == "oracle" else win.capacity  # the bound ignores capacity
+        pol = spec.build(win, knob)
         tr = simulate(win.demand, pol, win.lead_real, win.econ, win.on_hand0, "lost", 1,
-                      win.supplier_leads, win.elasticity, cap)
+                      win.supplier_leads, win.elasticity, spec.capacity(win))
         sim = time.perf_counter() - t
         k = kpis(tr)
         print(f"  {name}: {sim:.2f}s = {sim / len(win.periods):.3f}s per period; fill "
@@ -81,22 +86,24 @@ def main() -> None:
     if args.plan_periods > 0:
         from stockcast.optimization.plan import PlanConfig
 
-        truth = pd.read_parquet(gdir / "truth_demand.parquet")
-        fc = CachedForecaster(truth_forecaster(truth, panel))
         values = OmegaConf.to_container(
             OmegaConf.load(PROJECT_ROOT / "conf/optimizer/default.yaml")["values"])
         values.update(moq=False, disruptions=None, seed=0)  # as conf/backtest.yaml
         plan_cfg = PlanConfig.from_dict(values)
         k = min(args.plan_periods, len(win.periods))
         t = time.perf_counter()
-        pol = make_policy("true_distribution", None, win, 1, 52, {"true_distribution": fc},
-                          plan_cfg, -2.0)
+        spec = OptimizerSpec(forecaster=TruthForecaster.from_dir(gdir), plan=plan_cfg)
+        cv = cross_validate([spec.forecaster], panel, win.review_origins()[:k], win.plan_horizon)
+        forecasts = by_origin(cv, panel)
+        fc = time.perf_counter() - t
+        t = time.perf_counter()
+        pol = spec.build(win, None, forecasts)
         tr = simulate(win.demand[:, :k], pol, win.lead_real[:, :k], win.econ, win.on_hand0,
                       "lost", 1, win.supplier_leads[:, :, :k], win.elasticity, win.capacity)
         sim = time.perf_counter() - t
-        print(f"  true_distribution (optimizer): {sim:.1f}s for {k} reviews = "
-              f"{sim / k:.1f}s per review (forecast table + network plan); fill over them "
-              f"{kpis(tr)['fill_rate']:.3f}")
+        print(f"  true_distribution (optimizer): forecasts of {k} review origins {fc:.1f}s "
+              f"(one call); {sim:.1f}s for {k} reviews = {sim / k:.1f}s per review (network "
+              f"plan); fill over them {kpis(tr)['fill_rate']:.3f}")
 
 
 if __name__ == "__main__":

@@ -1,156 +1,47 @@
-"""Replenishment policies for :func:`stockcast.simulation.engine.simulate`.
+"""Replenishment policies for :func:`stockcast.simulation.engine.simulate`, and their specs.
 
 Every policy is a callable ``SimView -> Decision``; only :class:`OraclePolicy` is handed the
 future (on purpose).
 
-**Routes** (:class:`Routes`). Each series is replenished on one route: a store either orders
-from its supplier (``source = -1``) or is shipped from a DC series (``source`` = that DC's
-index, DC -> store lane lead time and cost); a DC orders from its supplier. The safety-stock
-policies and the oracle follow the routes: a store's protection period is its own
-replenishment lead time + review (``P = L + R``), and a DC runs an *echelon* base-stock
-rule over the stores it feeds (echelon position = its own position + theirs; protection
-= its supplier lead time + lane lead time + R). The optimizer policy takes its own routing
-decisions (suppliers, DC shipments, lateral transfers) from the network plan.
+**Routes** (:class:`~stockcast.simulation.world.Routes`). Each series is replenished on one
+route: a store either orders from its supplier (``source = -1``) or is shipped from a DC
+series (``source`` = that DC's index, DC -> store lane lead time and cost); a DC orders
+from its supplier. The safety-stock policies and the oracle follow the routes: a store's
+protection period is its own replenishment lead time + review (``P = L + R``), and a DC
+runs an *echelon* base-stock rule over the stores it feeds (echelon position = its own
+position + theirs; protection = its supplier lead time + lane lead time + R). The optimizer
+policy takes its own routing decisions (suppliers, DC shipments, lateral transfers) from
+the network plan.
+
+**Specs** (:class:`PolicySpec`). A backtest builds its policies from specs (one Hydra
+``_target_`` entry each, ``conf/backtest.yaml`` ``backtest.catalog``): a spec holds a
+policy's own settings, knows its service knob (``knob``: what it means, ``service``: the
+knob of the main run, ``grid``: the knobs simulated for matched service) and builds the
+policy for a :class:`~stockcast.simulation.world.Window` at a knob. An optimizer spec also
+holds its forecaster (:class:`~stockcast.forecast.protocol.Forecaster`); its policy looks
+the forecasts of every review origin up in a table made beforehand (forecasts do not
+depend on stock).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 from scipy import special
 
 from stockcast.data.supply import SupplyTables, validate_supply
+from stockcast.forecast.protocol import Forecaster
 from stockcast.optimization.distribution import QuantileFunction
 from stockcast.optimization.network import build_network
 from stockcast.optimization.newsvendor import critical_ratio
 from stockcast.optimization.plan import PlanConfig, plan
 from stockcast.schema import GROUP_IDS, quantile_column, quantile_levels
-from stockcast.simulation.engine import Decision, SimView
-
-
-@dataclass
-class Routes:
-    """How each series is replenished (arrays of length ``n_series``).
-
-    Attributes:
-        lead: Planned lead time of the series' own replenishment (supplier lead time, or
-            the DC -> store lane lead time for DC-fed stores).
-        source: Index of the DC series that feeds the series, ``-1`` = its own supplier.
-        lane_cost: Transfer cost per unit on the DC -> store lane (0 where ``source < 0``).
-        is_dc: The series is a DC item-node (no customer demand).
-        can_order: The series has a supplier (route orders of others are dropped).
-        parent: For a store ordering from its supplier: its parent DC's series when that DC
-            feeds no store (its stock is handed out first, "DC first"), else ``-1``.
-        parent_lead: Lane lead time parent DC -> store.
-        parent_cost: Lane transfer cost per unit parent DC -> store.
-    """
-
-    lead: np.ndarray
-    source: np.ndarray
-    lane_cost: np.ndarray
-    is_dc: np.ndarray
-    can_order: np.ndarray
-    parent: np.ndarray | None = None
-    parent_lead: np.ndarray | None = None
-    parent_cost: np.ndarray | None = None
-
-    @classmethod
-    def direct(cls, lead: np.ndarray) -> Routes:
-        """Every series is a store ordering from its own supplier (single echelon)."""
-        lead = np.asarray(lead, dtype=int)
-        n = len(lead)
-        return cls(lead, np.full(n, -1), np.zeros(n), np.zeros(n, bool), np.ones(n, bool))
-
-    def __post_init__(self) -> None:
-        n = len(self.lead)
-        self.lead = np.asarray(self.lead, dtype=int)
-        self.source = np.asarray(self.source, dtype=int)
-        self.lane_cost = np.asarray(self.lane_cost, dtype=float)
-        self.is_dc = np.asarray(self.is_dc, dtype=bool)
-        self.can_order = np.asarray(self.can_order, dtype=bool)
-        self.parent = np.full(n, -1) if self.parent is None else np.asarray(self.parent, int)
-        self.parent_lead = (np.zeros(n, int) if self.parent_lead is None
-                            else np.asarray(self.parent_lead, int))
-        self.parent_cost = (np.zeros(n) if self.parent_cost is None
-                            else np.asarray(self.parent_cost, float))
-        self.fed = np.flatnonzero(self.source >= 0)
-        self.drawing = np.flatnonzero(self.parent >= 0)
-        if (self.parent[self.drawing] == self.source[self.drawing]).any() or np.isin(
-                self.parent[self.drawing], self.source[self.fed]).any():
-            raise ValueError("Routes: a DC that feeds stores cannot also hand out stock first")
-
-    @property
-    def n(self) -> int:
-        return len(self.lead)
-
-    def child_sum(self, values: np.ndarray) -> np.ndarray:
-        """Per series, the sum of ``values`` over the stores it feeds (0 for others)."""
-        return np.bincount(self.source[self.fed], weights=np.asarray(values)[self.fed],
-                           minlength=self.n)
-
-    def echelon_lead(self) -> np.ndarray:
-        """Per DC: its supplier lead + the longest lane lead time to the stores it feeds."""
-        lane = np.zeros(self.n, dtype=int)
-        np.maximum.at(lane, self.source[self.fed], self.lead[self.fed])
-        return np.where(self.is_dc, self.lead + lane, self.lead)
-
-    def echelon_position(self, view: SimView) -> np.ndarray:
-        """Own position, plus the positions of the stores fed (for DCs)."""
-        pos = view.position
-        return pos + self.child_sum(pos)
-
-    def decision(self, request: np.ndarray, view: SimView | None = None,
-                 urgent: np.ndarray | None = None) -> Decision:
-        """Route each series' replenishment request.
-
-        DC-fed stores are shipped their request from their DC; a store whose parent DC
-        hands out stock first gets what that DC holds (pro rata when several stores ask
-        for more than it has) and orders the rest from its supplier; others order from
-        their supplier. ``urgent`` is the part of ``request`` only a DC shipment arrives in
-        time for (the oracle's): it is not re-ordered from the supplier when the DC falls
-        short.
-        """
-        request = np.maximum(np.nan_to_num(np.asarray(request, dtype=float)), 0.0)
-        urgent = np.zeros(self.n) if urgent is None else np.minimum(
-            np.maximum(np.nan_to_num(urgent), 0.0), request)
-        ship = (self.dc_first(request, view.on_hand) if view is not None
-                else np.zeros(self.n))
-        order = np.maximum(request - urgent - np.maximum(ship - urgent, 0.0), 0.0)
-        order = np.where((self.source < 0) & self.can_order, order, 0.0)
-        rows = []
-        f = self.fed[request[self.fed] > 1e-9]
-        if len(f):
-            rows.append(np.column_stack([self.source[f], f, request[f], self.lead[f],
-                                         self.lane_cost[f]]))
-        shipped = self.shipments(ship)
-        if shipped is not None:
-            rows.append(shipped)
-        return Decision(order, transfers=np.vstack(rows) if rows else None)
-
-    def dc_first(self, request: np.ndarray, have: np.ndarray) -> np.ndarray:
-        """Units each store gets from its parent DC's stock ``have`` (pro rata when the
-        stores ask that DC for more than it has)."""
-        ship = np.zeros(self.n)
-        d = self.drawing[np.asarray(request)[self.drawing] > 1e-9]
-        if len(d):
-            dc = self.parent[d]
-            asked = np.bincount(dc, weights=request[d], minlength=self.n)
-            have = np.maximum(np.asarray(have, dtype=float), 0.0)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = np.where(asked > have, have / asked, 1.0)
-            ship[d] = request[d] * np.nan_to_num(ratio[dc])
-        return ship
-
-    def shipments(self, ship: np.ndarray) -> np.ndarray | None:
-        """Transfer rows parent DC -> store for the ``ship`` units (``None`` if none)."""
-        g = np.flatnonzero(ship > 1e-9)
-        if not len(g):
-            return None
-        return np.column_stack([self.parent[g], g, ship[g], self.parent_lead[g],
-                                self.parent_cost[g]])
+from stockcast.simulation.engine import Decision, Policy, SimView
+from stockcast.simulation.world import Routes, Window
 
 
 def order_up_to(mean: np.ndarray, sigma: np.ndarray, lead: np.ndarray, review: float,
@@ -348,9 +239,6 @@ class OraclePolicy:
         return r.decision(need, view, urgent)
 
 
-Forecaster = Callable[[int, int], pd.DataFrame]
-
-
 def carry_over_salvage(supply: SupplyTables) -> pd.Series:
     """Salvage value per economics row when leftover stock carries over to the next period.
 
@@ -396,8 +284,8 @@ def shift_quantiles(forecast: pd.DataFrame, shift: pd.Series | float) -> pd.Data
 class OptimizerPolicy:
     """Quantile forecasts + :func:`stockcast.optimization.plan` at every review.
 
-    At review ``t`` the forecaster is asked for ``horizon`` steps from origin
-    ``t0 + t - 1`` (the last observed period); the network plan is solved with the simulated
+    At review ``t`` the policy plans with the forecast made at origin ``t0 + t - 1`` (the
+    last observed period: ``forecasts[t0 + t - 1]``); the network plan is solved with the simulated
     stock (on hand - backlog, in transit) of every series (stores and DCs), and its
     decisions are executed as planned: supplier orders (each arrives after that supplier's
     realised lead time), DC -> store and lateral transfers, and markdown prices that hold
@@ -415,12 +303,12 @@ class OptimizerPolicy:
     (pricing, transfers, sourcing) stays real. ``None`` = no shift.
 
     Args:
-        forecaster: ``(origin_time_idx, horizon) -> forecast table``.
+        forecasts: Forecast table of each review origin (``time_idx`` -> table), made
+            beforehand (:func:`stockcast.simulation.forecasts.by_origin`).
         keys: Series of the simulation (``item_id``, ``location_id``), stores and DCs.
         supply: Supply tables (full network).
         plan_config: Optimizer settings.
         t0: ``time_idx`` of the first simulated period.
-        horizon: Forecast steps requested per review.
         supplier_index: ``supplier_id`` -> index in the simulation's ``supplier_leads``.
         demand_keys: The store series that get forecasts (needed with ``service``).
         service: Planning service level (tuning knob) in (0, 1), or ``None``.
@@ -433,12 +321,11 @@ class OptimizerPolicy:
             keeps the LP well scaled).
     """
 
-    forecaster: Forecaster
+    forecasts: Mapping[int, pd.DataFrame]
     keys: pd.DataFrame
     supply: SupplyTables
     plan_config: PlanConfig
     t0: int
-    horizon: int
     supplier_index: dict[str, int]
     demand_keys: pd.DataFrame | None = None
     service: float | None = None
@@ -484,7 +371,11 @@ class OptimizerPolicy:
             strict=True)}
 
     def __call__(self, view: SimView) -> Decision:
-        forecast = self.forecaster(self.t0 + view.t - 1, self.horizon)
+        origin = self.t0 + view.t - 1
+        forecast = self.forecasts.get(origin)
+        if forecast is None:
+            raise ValueError(f"OptimizerPolicy: no forecast for review origin time_idx {origin} "
+                             f"(forecasts made for {sorted(self.forecasts)})")
         if self._shift is not None:
             forecast = shift_quantiles(forecast, self._shift)
         econ = self._tables.economics.copy()
@@ -568,3 +459,159 @@ def store_ratios(tables: SupplyTables, stores: pd.DataFrame, plan_config: PlanCo
 def z_of(service: float) -> float:
     """Normal quantile of a cycle service level."""
     return float(special.ndtri(service))
+
+
+# ------------------------------------------------------------------ specs
+@dataclass(kw_only=True)
+class PolicySpec:
+    """How a backtest builds one policy (base class; module docstring).
+
+    Args:
+        service: The service knob of the main run (``None`` = the policy's own rule: the
+            real economics of an optimizer policy).
+        grid: Knobs simulated first when the policy is tuned to a matched fill rate
+            (empty: the policy is not tuned).
+
+    A spec whose policy plans with forecasts has a ``forecaster`` attribute
+    (:class:`OptimizerSpec`); its forecasts of every review origin are passed to
+    :meth:`build`.
+
+    Class attributes:
+        knob: What the service knob is (``None``: the policy has none).
+        bound: The policy is a bound (it ignores supplier capacity).
+        label: What an untuned policy is, for reports.
+    """
+
+    service: float | None = None
+    grid: Sequence[float] = ()
+    knob: ClassVar[str | None] = None
+    bound: ClassVar[bool] = False
+    label: ClassVar[str] = "fixed rule"
+
+    def __post_init__(self) -> None:
+        self.grid = tuple(float(k) for k in (self.grid or ()))
+        if self.service is not None:
+            self.service = float(self.service)
+        for k in (*self.grid, *(() if self.service is None else (self.service,))):
+            if not 0.0 < k < 1.0:
+                raise ValueError(f"{type(self).__name__}: service knobs lie in (0, 1), got {k}")
+        if self.knob is None and (self.grid or self.service is not None):
+            raise ValueError(f"{type(self).__name__} has no service knob: leave service and "
+                             "grid unset")
+
+    @property
+    def tunable(self) -> bool:
+        """The policy is tuned to matched fill rates."""
+        return self.knob is not None and bool(self.grid)
+
+    def capacity(self, world: Window):
+        """Supplier capacity the policy's orders face (``None`` for a bound)."""
+        return None if self.bound else world.capacity
+
+    def build(self, world: Window, knob: float | None,
+              forecasts: Mapping[int, pd.DataFrame] | None = None) -> Policy:
+        """The policy for ``world`` at service knob ``knob`` (``forecasts``: the
+        forecaster's table per review origin, for policies that plan with one)."""
+        raise NotImplementedError
+
+
+def _cycle_service(spec: PolicySpec, knob: float | None) -> float:
+    if knob is None:
+        raise ValueError(f"{type(spec).__name__} needs a cycle service level (service=)")
+    return z_of(knob)
+
+
+@dataclass(kw_only=True)
+class ClassicSpec(PolicySpec):
+    """:class:`ClassicPolicy`: moving average + ``z·σ·sqrt(L+R)``, knob = cycle service level.
+
+    Args:
+        window: Periods in the moving average and the σ estimate.
+    """
+
+    window: int = 6
+    knob: ClassVar[str | None] = "cycle service level"
+
+    def build(self, world, knob, forecasts=None) -> ClassicPolicy:
+        return ClassicPolicy(world.pre, world.routes, world.review, _cycle_service(self, knob),
+                             int(self.window))
+
+
+@dataclass(kw_only=True)
+class SeasonalNaiveSpec(PolicySpec):
+    """:class:`SeasonalNaiveSSPolicy`, knob = cycle service level.
+
+    Args:
+        season_length: Season length (``None`` = the data's, ``Window.season``; 12 when
+            unknown).
+        window: Recent seasonal-naive errors used for σ.
+    """
+
+    season_length: int | None = None
+    window: int = 12
+    knob: ClassVar[str | None] = "cycle service level"
+
+    def build(self, world, knob, forecasts=None) -> SeasonalNaiveSSPolicy:
+        season = int(self.season_length or world.season or 12)
+        return SeasonalNaiveSSPolicy(world.pre, world.routes, world.review,
+                                     _cycle_service(self, knob), season, int(self.window))
+
+
+@dataclass(kw_only=True)
+class OracleSpec(PolicySpec):
+    """:class:`OraclePolicy`: perfect foresight of demand and lead times, no supplier
+    capacity limit (a bound, not tuned)."""
+
+    bound: ClassVar[bool] = True
+    label: ClassVar[str] = "perfect foresight"
+
+    def build(self, world, knob=None, forecasts=None) -> OraclePolicy:
+        return OraclePolicy(world.demand, world.lead_real, world.review, world.routes,
+                            world.unmet)
+
+
+@dataclass(kw_only=True)
+class OptimizerSpec(PolicySpec):
+    """:class:`OptimizerPolicy`: a forecaster's quantiles + the network plan at every
+    review, knob = planning service level (``None``: the real economics).
+
+    Args:
+        forecaster: Any :class:`~stockcast.forecast.protocol.Forecaster`.
+        plan: Optimizer settings.
+        carry_over: Plan with carry-over salvage values (:func:`carry_over_salvage`).
+        storage_factor: The plan's storage capacities = the locations' x this.
+        price_elasticity: Elasticity the plan prices markdowns with (``None``: none).
+    """
+
+    forecaster: Forecaster = field(repr=False)
+    plan: PlanConfig = field(default_factory=PlanConfig)
+    carry_over: bool = True
+    storage_factor: float = 10.0
+    price_elasticity: float | None = -2.0
+    knob: ClassVar[str | None] = "planning service level"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not callable(getattr(self.forecaster, "forecast", None)):
+            raise ValueError("OptimizerSpec: the forecaster must implement forecast(panel, "
+                             f"origins, horizon, quantiles); got {self.forecaster!r}")
+
+    def build(self, world, knob, forecasts=None) -> OptimizerPolicy:
+        if forecasts is None:
+            raise ValueError("OptimizerSpec.build needs the forecasts of every review origin")
+        return OptimizerPolicy(forecasts, world.keys, world.supply, self.plan, world.t0,
+                               {s: i for i, s in enumerate(world.suppliers)},
+                               demand_keys=world.stores, service=knob,
+                               carry_over=bool(self.carry_over),
+                               elasticity=(None if self.price_elasticity is None
+                                           else float(self.price_elasticity)),
+                               routes=world.routes, storage_factor=float(self.storage_factor))
+
+    def planning_ratio(self, world: Window) -> float:
+        """Median list-price critical ratio of the stores under the plan's real economics
+        (carry-over salvage with ``carry_over``)."""
+        tables = world.supply
+        if self.carry_over:
+            tables = replace(tables, economics=tables.economics.assign(
+                salvage_value=carry_over_salvage(tables)))
+        return float(np.median(store_ratios(tables, world.stores, self.plan)))

@@ -33,8 +33,8 @@ from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig
 
-from stockcast.data.panel import load_panel, select_series
 from stockcast.data.io import read_source
+from stockcast.data.panel import load_panel, select_series
 from stockcast.data.spec import DatasetSpec
 from stockcast.evaluation.metrics import calibrated_metrics, mase_scale, metrics_by_horizon
 from stockcast.forecast.bundle import ForecastBundle, load_checkpoint

@@ -1,0 +1,125 @@
+"""The synthetic generator's true demand distribution as a forecaster.
+
+The generator (:mod:`stockcast.data.synthetic`) writes ``truth_demand.parquet``: for every
+item x location x period, history and horizon, the exact quantiles of the distribution the
+demand was drawn from (``q0.02`` ... ``q0.98``). :class:`TruthForecaster` serves them
+through the forecaster protocol (:mod:`stockcast.forecast.protocol`): the best any
+forecaster can do on that data, used as a bound by the backtest (the ``true_distribution``
+policy), and as a reference by evaluation and the drift demo. It reads nothing of the
+panel but its keys and periods: the truth does not depend on what was observed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from stockcast.data.spec import DatasetSpec
+from stockcast.schema import (
+    FORECAST_ORIGIN,
+    GROUP_IDS,
+    HORIZON,
+    PERIOD,
+    TIME_IDX,
+    quantile_column,
+    quantile_columns,
+    quantile_levels,
+)
+
+#: File of the generator's true quantiles in a generated dataset's folder.
+TRUTH_FILE = "truth_demand.parquet"
+
+
+class TruthUnavailable(LookupError):
+    """The dataset has no generator truth (it was not generated)."""
+
+
+class TruthForecaster:
+    """The generator's true quantiles (``truth_demand``) as a protocol forecaster.
+
+    Args:
+        truth: Table with ``item_id``, ``location_id``, ``period`` and ``q<level>`` columns.
+        name: Forecaster name (the ``model`` of a cross-validation table).
+
+    Raises:
+        ValueError: The table lacks its key or quantile columns.
+    """
+
+    def __init__(self, truth: pd.DataFrame, name: str = "true_distribution") -> None:
+        missing = [c for c in (*GROUP_IDS, PERIOD) if c not in truth.columns]
+        cols = quantile_columns(truth)
+        if missing or not cols:
+            raise ValueError(f"truth table: missing column(s) {missing or 'q<level>'}")
+        self.name = name
+        self.levels = quantile_levels(truth)
+        self.truth = truth[[*GROUP_IDS, PERIOD, *cols]].assign(
+            item_id=truth["item_id"].astype(str), location_id=truth["location_id"].astype(str),
+            period=pd.to_datetime(truth[PERIOD]))
+
+    @classmethod
+    def from_spec(cls, spec: DatasetSpec, name: str = "true_distribution") -> TruthForecaster:
+        """The truth of a generated dataset (generated first if needed).
+
+        Raises:
+            TruthUnavailable: The dataset has no generator (``source.generator``).
+        """
+        if spec.generator is None:
+            raise TruthUnavailable(f"dataset {spec.name} has no generator truth")
+        from stockcast.data.io import generated_dir, materialize
+
+        materialize(spec)
+        return cls.from_dir(generated_dir(spec), name)
+
+    @classmethod
+    def from_dir(cls, folder: str | Path, name: str = "true_distribution") -> TruthForecaster:
+        """The truth in a generated dataset's folder (``truth_demand.parquet``)."""
+        path = Path(folder) / TRUTH_FILE
+        if not path.exists():
+            raise TruthUnavailable(f"no generator truth at {path}")
+        return cls(pd.read_parquet(path), name)
+
+    def forecast(
+        self,
+        panel: pd.DataFrame,
+        origins: Sequence[int],
+        horizon: int,
+        quantiles: Sequence[float] | None = None,
+    ) -> pd.DataFrame:
+        """True quantiles of the panel's rows ``origin + 1 .. origin + horizon`` of each
+        origin (:class:`~stockcast.forecast.protocol.Forecaster`; the horizon stops at the
+        end of the panel).
+
+        Raises:
+            ValueError: Bad horizon, no origin, or ``quantiles`` asks for a level the truth
+                table does not hold.
+        """
+        if int(horizon) < 1:
+            raise ValueError(f"{self.name}: horizon must be >= 1, got {horizon}")
+        if not len(origins):
+            raise ValueError(f"{self.name}: no origin given")
+        levels = self.levels if quantiles is None else sorted({float(q) for q in quantiles})
+        absent = sorted(set(levels) - set(self.levels))
+        if absent:
+            raise ValueError(f"{self.name}: the truth holds quantiles {self.levels}, not {absent}")
+        cols = [quantile_column(q) for q in levels]
+        first, last = min(int(o) for o in origins), max(int(o) for o in origins) + int(horizon)
+        needed = panel[(panel[TIME_IDX] > first) & (panel[TIME_IDX] <= last)]
+        rows = needed[[*GROUP_IDS, PERIOD, TIME_IDX]].assign(
+            item_id=needed["item_id"].astype(str), location_id=needed["location_id"].astype(str),
+            period=pd.to_datetime(needed[PERIOD]))
+        truth = self.truth[self.truth[PERIOD].isin(rows[PERIOD].unique())]
+        rows = rows.merge(truth[[*GROUP_IDS, PERIOD, *cols]], on=[*GROUP_IDS, PERIOD])
+        date_of = (panel.drop_duplicates(TIME_IDX).set_index(TIME_IDX)[PERIOD]
+                   .pipe(pd.to_datetime))
+        tables = []
+        for origin in origins:
+            o = int(origin)
+            t = rows[(rows[TIME_IDX] > o) & (rows[TIME_IDX] <= o + int(horizon))].copy()
+            t[HORIZON] = (t[TIME_IDX] - o).astype(int)
+            t[FORECAST_ORIGIN] = date_of.get(o, pd.NaT)
+            tables.append(t)
+        out = pd.concat(tables, ignore_index=True)
+        out = out[[*GROUP_IDS, PERIOD, FORECAST_ORIGIN, HORIZON, *cols]]
+        return out.sort_values([FORECAST_ORIGIN, *GROUP_IDS, HORIZON], ignore_index=True)

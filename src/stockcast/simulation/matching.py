@@ -1,0 +1,305 @@
+"""Inventory at matched service: every tunable policy tuned to the same fill rate.
+
+Each tunable policy has a service knob (the cycle service level of the safety-stock
+policies, the planning service level of the optimizer policies: see
+:mod:`stockcast.simulation.policies`), simulated on a grid. For each target fill rate
+(:func:`resolve_target`: a number; a policy name = that policy's fill rate in the main run;
+``common`` = the highest fill rate every tunable policy reaches on its grid)
+:func:`match_target` extends the grid while the target lies outside it and re-simulates at
+the knob interpolated (in probit scale) between the two runs that bracket it, then reads
+average inventory, costs and working capital off the line between the bracketing runs. A
+target no knob reaches is reported as such, with the fill rates that were reached. Policies
+that are not tuned (the oracle: perfect foresight, the most any policy could serve) are
+reported at their main run. The comparison covers the periods after a warm-up
+(:func:`warmup_periods`: before it no decision reaches a shelf); :func:`matched_service`
+runs the whole search, :func:`matched_table` adds the comparisons with classic and the
+gaps to the bounds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import special
+
+from stockcast.simulation.world import Window
+
+#: KPIs read off the line between the two runs that bracket a target.
+MATCHED_VALUES = ("avg_inventory", "avg_inventory_value", "total_cost", "controllable_cost",
+                  "working_capital")
+
+
+def _probit(k: float) -> float:
+    return float(special.ndtri(min(max(k, 1e-9), 1 - 1e-9)))
+
+
+def _bracket(points: dict[float, dict], target: float) -> tuple[float, float] | None:
+    """The first adjacent pair of knobs (ascending) whose fill rates straddle ``target``."""
+    ks = sorted(points)
+    for a, b in zip(ks, ks[1:], strict=False):
+        fa, fb = points[a]["fill_rate"], points[b]["fill_rate"]
+        if min(fa, fb) - 1e-12 <= target <= max(fa, fb) + 1e-12:
+            return a, b
+    for k in ks:
+        if abs(points[k]["fill_rate"] - target) <= 1e-12:
+            return k, k
+    return None
+
+
+def match_target(points: dict[float, dict], target: float,
+                 run_knob: Callable[[float], dict] | None = None, *, expand: int = 3,
+                 refine: int = 2, tolerance: float = 0.002, step: float = 0.75,
+                 values: tuple[str, ...] = MATCHED_VALUES) -> dict:
+    """A policy's KPIs at fill rate ``target``, read off its service-vs-knob curve.
+
+    Args:
+        points: Knob -> KPI dict (with ``fill_rate``) of the runs so far; runs added here
+            are stored in it too.
+        target: Fill rate to match.
+        run_knob: Simulates the policy at a knob in (0, 1) and returns its KPIs (``None``:
+            no new runs, interpolate on ``points`` only).
+        expand: Runs allowed beyond the grid (``step`` probit units past its end) while
+            every fill rate lies below (or above) the target.
+        refine: Runs allowed at the knob interpolated (probit scale) between the bracketing
+            runs, until one lies within ``tolerance`` of the target.
+        tolerance: Fill-rate distance that ends refinement.
+        step: Probit distance of one expansion step.
+        values: KPIs interpolated (linearly in fill rate) between the bracketing runs.
+
+    Returns:
+        ``reached`` (bool), ``status`` (one sentence), ``knob`` (interpolated),
+        ``fill_lo``/``fill_hi`` (bracketing runs), ``n_runs`` (new runs), and each of
+        ``values`` (NaN when not reached).
+    """
+    new_runs = 0
+
+    def add(k: float) -> None:
+        nonlocal new_runs
+        if k not in points:
+            points[k] = run_knob(k)
+            new_runs += 1
+
+    n_expand, n_refine = expand, refine
+    while True:
+        br = _bracket(points, target)
+        fills = {k: points[k]["fill_rate"] for k in points}
+        if br is None:
+            lo_k, hi_k = min(points), max(points)
+            up = all(f < target for f in fills.values())
+            if run_knob is None or n_expand <= 0:
+                best = max(fills.values()) if up else min(fills.values())
+                where = "highest" if up else "lowest"
+                return {"reached": False, "n_runs": new_runs, "knob": np.nan,
+                        "fill_lo": min(fills.values()), "fill_hi": max(fills.values()),
+                        "status": (f"unreachable: {where} fill rate reached {best:.4f} "
+                                   f"(knob {hi_k if up else lo_k:.6g}) "
+                                   f"{'<' if up else '>'} target {target:.4f}"),
+                        **{v: np.nan for v in values}}
+            edge = hi_k if up else lo_k
+            k = float(special.ndtr(_probit(edge) + (step if up else -step)))
+            if k in points:  # the knob saturated at 0 or 1
+                n_expand = 0
+                continue
+            add(k)
+            n_expand -= 1
+            if abs(points[k]["fill_rate"] - points[edge]["fill_rate"]) < tolerance / 4:
+                n_expand = 0  # the fill rate no longer moves with the knob: saturated
+            continue
+        a, b = br
+        fa, fb = fills[a], fills[b]
+        close = min(abs(fa - target), abs(fb - target)) <= tolerance
+        if close or run_knob is None or n_refine <= 0 or a == b:
+            break
+        w = (target - fa) / (fb - fa)
+        k = float(special.ndtr(_probit(a) + w * (_probit(b) - _probit(a))))
+        if k in points or not (min(a, b) < k < max(a, b)):
+            break
+        add(k)
+        n_refine -= 1
+    w = 0.0 if fb == fa else (target - fa) / (fb - fa)
+    knob = float(special.ndtr(_probit(a) + w * (_probit(b) - _probit(a)))) if a != b else a
+    out = {"reached": True, "n_runs": new_runs, "knob": knob, "fill_lo": min(fa, fb),
+           "fill_hi": max(fa, fb),
+           "status": (f"matched: interpolated between knob {a:.6g} (fill {fa:.4f}) and "
+                      f"{b:.6g} (fill {fb:.4f})" if a != b else f"matched at knob {a:.6g}")}
+    for v in values:
+        va, vb = points[a].get(v, np.nan), points[b].get(v, np.nan)
+        out[v] = float(va + w * (vb - va))
+    return out
+
+
+def _pct_less(value: float, ref: float) -> float:
+    """How much lower ``value`` is than ``ref``, in % of ``|ref|`` (positive = lower)."""
+    return float(100.0 * (ref - value) / abs(ref)) if ref and np.isfinite(ref) else np.nan
+
+
+def _pct_above(value: float, ref: float) -> float:
+    """How much higher ``value`` is than ``ref``, in % of ``|ref|`` (the gap to a bound)."""
+    return float(100.0 * (value - ref) / abs(ref)) if ref and np.isfinite(ref) else np.nan
+
+
+def matched_table(rows: list[dict]) -> pd.DataFrame:
+    """Add the comparisons to classic and the gaps to the oracle and true-distribution
+    policies (same target) to per-(policy, target) rows from :func:`match_target`.
+
+    Columns added: ``{kpi}_reduction_vs_classic_pct`` (% less than classic, for average
+    inventory, total and controllable cost), ``avg_inventory_gap_to_{bound}_pct`` (% above
+    the bound) and ``controllable_cost_gap_to_{bound}`` (cost above the bound, in money: a
+    bound's controllable cost can be near 0, so a % would say little).
+    """
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df
+    above = lambda v, ref: float(v - ref)  # noqa: E731
+    specs = [("classic", col, f"{col}_reduction_vs_classic_pct", _pct_less)
+             for col in ("avg_inventory", "total_cost", "controllable_cost")]
+    for ref in ("oracle", "true_distribution"):
+        specs += [(ref, "avg_inventory", f"avg_inventory_gap_to_{ref}_pct", _pct_above),
+                  (ref, "controllable_cost", f"controllable_cost_gap_to_{ref}", above)]
+    for ref, col, name, how in specs:
+        vals = []
+        for r in df.to_dict("records"):
+            match = df[(df["policy"] == ref) & (df["target"] == r["target"])]
+            refv = float(match[col].iloc[0]) if len(match) else np.nan
+            vals.append(how(r[col], refv) if r["reached"] and np.isfinite(refv) else np.nan)
+        if any(np.isfinite(vals)):
+            df[name] = vals
+    return df
+
+
+def warmup_periods(value, win: Window) -> int:
+    """Periods left out of the matched-service comparison: an int, or ``auto`` = the longest
+    planned replenishment lead time of a store (before it, no decision can reach a shelf),
+    capped at half the window so a window shorter than twice the lead time still compares
+    its second half (:func:`warmup_note` says so)."""
+    t_len = len(win.periods)
+    if value in (None, "auto"):
+        stores = ~win.routes.is_dc
+        return min(int(win.routes.lead[stores].max(initial=0)), t_len // 2)
+    w = int(value)
+    if not 0 <= w < t_len:
+        raise ValueError(f"backtest.warmup={value}: must leave at least one of the "
+                         f"{t_len} periods (0 <= warmup < {t_len})")
+    return w
+
+
+def warmup_note(value, win: Window) -> str | None:
+    """A warning when ``warmup=auto`` had to be capped below the longest lead time."""
+    if value not in (None, "auto"):
+        return None
+    lead = int(win.routes.lead[~win.routes.is_dc].max(initial=0))
+    if lead <= len(win.periods) // 2:
+        return None
+    return (f"the window ({len(win.periods)} periods) is shorter than twice the longest store "
+            f"lead time ({lead}): warm-up capped at {len(win.periods) // 2}, so the matched "
+            "comparison still includes periods no decision could reach; use a longer window "
+            "(data.split.test_periods) for decision claims")
+
+
+def resolve_target(t, main_table: pd.DataFrame, points: Mapping[str, float]
+                   ) -> tuple[str, float]:
+    """(label, fill rate) of one ``backtest.matched.targets`` entry (``points``: each
+    tunable policy's highest fill rate on its grid)."""
+    fills = main_table.set_index("policy")["fill_rate"]
+    if t == "common":
+        if not points:
+            raise ValueError("backtest.matched.targets: 'common' needs a tunable policy")
+        return "common", float(min(points.values()))
+    if isinstance(t, str) and not t.replace(".", "", 1).isdigit():
+        if t not in fills.index:
+            raise ValueError(f"backtest.matched.targets: {t!r} is not a simulated policy "
+                             f"({list(fills.index)}) nor 'common'")
+        return t, float(fills[t])
+    v = float(t)
+    if not 0 < v < 1:
+        raise ValueError(f"backtest.matched.targets: fill rate {v} not in (0, 1)")
+    return f"{v:g}", v
+
+
+def matched_view(matched: pd.DataFrame) -> pd.DataFrame:
+    """The matched-service table a planner reads: one row per target and policy; costs and
+    inventory at the target, % less than classic (positive = better), % above the oracle
+    and the true-distribution policy (the gaps to the bounds)."""
+    if matched.empty:
+        return matched
+    names = {"target": "target", "target_fill_rate": "fill", "policy": "policy",
+             "reached": "reached", "avg_inventory": "inventory",
+             "total_cost": "total_cost", "controllable_cost": "ctrl_cost",
+             "avg_inventory_reduction_vs_classic_pct": "inv_vs_classic_%",
+             "total_cost_reduction_vs_classic_pct": "total_vs_classic_%",
+             "controllable_cost_reduction_vs_classic_pct": "ctrl_vs_classic_%",
+             "avg_inventory_gap_to_oracle_pct": "inv_gap_oracle_%",
+             "controllable_cost_gap_to_oracle": "ctrl_gap_oracle",
+             "avg_inventory_gap_to_true_distribution_pct": "inv_gap_truth_%",
+             "controllable_cost_gap_to_true_distribution": "ctrl_gap_truth"}
+    view = matched[[c for c in names if c in matched]].rename(columns=names)
+    pct = [c for c in view if c.endswith("%")]
+    view[pct] = view[pct].round(1)
+    view["fill"] = view["fill"].round(4)
+    return view
+
+
+@dataclass
+class MatchedService:
+    """What :func:`matched_service` found.
+
+    Attributes:
+        matched: One row per target and policy (:func:`match_target`'s columns, then
+            :func:`matched_table`'s comparisons).
+        curves: Every run of the tunable policies: ``policy``, ``knob`` and its KPIs.
+        targets: ``(label, fill rate)`` of each target, in order.
+    """
+
+    matched: pd.DataFrame
+    curves: pd.DataFrame
+    targets: list[tuple[str, float]]
+
+
+def matched_service(kpis_at: Callable[[str, float], dict], evaluated: pd.DataFrame,
+                    grids: Mapping[str, Sequence[float]], targets: Sequence, *,
+                    untuned: Mapping[str, str] | None = None, expand: int = 3,
+                    refine: int = 2, tolerance: float = 0.002) -> MatchedService:
+    """Tune every policy of ``grids`` to each target fill rate (module docstring).
+
+    Args:
+        kpis_at: ``(policy, knob) -> KPIs`` over the compared periods (simulates).
+        evaluated: The main runs' KPIs over the compared periods, one row per policy
+            (``policy``, ``fill_rate``, ...), in report order.
+        grids: Knobs each tunable policy is simulated at first (its main-run knob
+            included); policies of ``evaluated`` not in it are not tuned.
+        targets: ``backtest.matched.targets`` entries (:func:`resolve_target`).
+        untuned: What each untuned policy is, for its status line (default "fixed rule").
+        expand: Runs allowed beyond a grid (:func:`match_target`).
+        refine: Runs allowed at interpolated knobs.
+        tolerance: Fill-rate distance that ends refinement.
+    """
+    untuned = dict(untuned or {})
+    points = {n: {float(k): kpis_at(n, float(k)) for k in sorted(set(grid))}
+              for n, grid in grids.items()}
+    reach = {n: max(kp["fill_rate"] for kp in pts.values()) for n, pts in points.items()}
+    main = evaluated.set_index("policy")
+    rows, resolved = [], []
+    for entry in targets:
+        label, target = resolve_target(entry, evaluated, reach)
+        resolved.append((label, target))
+        for n in main.index:
+            if n not in points:
+                k = main.loc[n]
+                ok = bool(k["fill_rate"] >= target - 1e-9)
+                rows.append({"policy": n, "target": label, "target_fill_rate": target,
+                             "reached": ok, "knob": np.nan, "fill_lo": k["fill_rate"],
+                             "fill_hi": k["fill_rate"], "n_runs": 0,
+                             "status": (f"{untuned.get(n, 'fixed rule')}, not tuned: fill "
+                                        f"{k['fill_rate']:.4f}" + ("" if ok else " < target")),
+                             **{v: float(k[v]) for v in MATCHED_VALUES}})
+                continue
+            res = match_target(points[n], target, lambda k, n=n: kpis_at(n, k),
+                               expand=int(expand), refine=int(refine),
+                               tolerance=float(tolerance))
+            rows.append({"policy": n, "target": label, "target_fill_rate": target, **res})
+    curves = pd.DataFrame([{"policy": n, "knob": k, **kp} for n, pts in points.items()
+                           for k, kp in sorted(pts.items())])
+    return MatchedService(matched_table(rows), curves, resolved)
