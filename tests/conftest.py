@@ -51,3 +51,17 @@ def smoke_train(tmp_path_factory, tracking_uri):
     out = tmp_path_factory.mktemp("smoke_train")
     cfg = compose_config("train", ["experiment=smoke"], out)
     return run(cfg), cfg
+
+
+#: Registered model name of the early model (kept apart from stockcast-tft).
+MONITOR_MODEL = "monitor-test-tft"
+
+
+@pytest.fixture(scope="session")
+def early_model(tmp_path_factory, tracking_uri):
+    """A smoke model trained on Stallion up to June 2017 (10 series): later data is 'new'."""
+    from stockcast.tasks.train import run
+
+    out = tmp_path_factory.mktemp("early")
+    cfg = compose_config("train", ["experiment=smoke", "max_series=10", "data.until=2017-06-01", f"model_name={MONITOR_MODEL}"], out)
+    return run(cfg)

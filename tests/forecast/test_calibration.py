@@ -1,4 +1,4 @@
-"""Quantile calibration: known answers, no crossing, persistence, served end to end; refit."""
+"""Quantile calibration: conformal known answers, coverage, volume groups, served by the model."""
 
 from __future__ import annotations
 
@@ -20,9 +20,7 @@ from stockcast.forecast.calibration import (
     monotone_from_point,
     row_scale,
 )
-from stockcast.forecast.refit import LearningRateRecorder, learning_rate_schedule
 from stockcast.schema import quantile_column
-from tests.conftest import compose_config
 
 LEVELS = [0.02, 0.1, 0.25, 0.5, 0.75, 0.9, 0.98]
 COLS = [quantile_column(q) for q in LEVELS]
@@ -143,22 +141,6 @@ def test_bad_settings_and_inputs_raise():
         cal.apply(rows.drop(columns="q0.98"), panel)
 
 
-def test_learning_rate_schedule_replays_the_recorded_rates():
-    rec = {0: [0.01], 1: [0.01], 2: [0.005], 3: [0.0025]}
-    assert learning_rate_schedule(rec, 3, 0.03) == [0.01, 0.01, 0.005]
-    assert learning_rate_schedule(rec, 6, 0.03) == [0.01, 0.01, 0.005, 0.0025, 0.0025, 0.0025]
-    # a resumed run recorded only its later epochs
-    assert learning_rate_schedule({2: [0.005]}, 3, 0.03) == [0.005, 0.005, 0.005]
-    assert learning_rate_schedule({}, 2, 0.03) == [0.03, 0.03]
-    # the record travels in checkpoints, so a resumed run replays its whole schedule
-    saved = LearningRateRecorder()
-    saved.by_epoch = rec
-    restored = LearningRateRecorder()
-    restored.load_state_dict(saved.state_dict())
-    assert restored.by_epoch == rec
-
-
-# ------------------------------------------------------------------ end to end (smoke model)
 def _bundle(result):
     return mlflow.pyfunc.load_model(result.model_uri).unwrap_python_model().bundle
 
@@ -232,26 +214,3 @@ def test_method_none_switches_calibration_off(smoke_train):
         fit_calibration(table, panel, method="isotonic", window=6)
 
 
-def test_refit_trains_on_validation_and_replays_the_schedule(tmp_path, tracking_uri):
-    from stockcast.forecast.bundle import load_checkpoint
-    from stockcast.forecast.refit import best_epochs
-    from stockcast.tasks.train import run
-
-    cfg = compose_config(
-        "train", ["experiment=smoke", "refit.enabled=true", "calibration.method=none", "register_model=false"], tmp_path
-    )
-    result = run(cfg)
-    m = mlflow.get_run(result.run_id).data.metrics
-    assert result.best_checkpoint.endswith("refit.ckpt")
-    refitted = load_checkpoint(result.best_checkpoint)
-    early = sorted((tmp_path / "checkpoints").glob("epoch*.ckpt"))
-    assert len(early) == 1 and m["refit_epochs"] == best_epochs(early[0])
-    lrs = refitted.hparams.learning_rate
-    assert isinstance(lrs, list) and len(lrs) == m["refit_epochs"] and lrs[0] == pytest.approx(cfg.tft.learning_rate)
-    assert best_epochs(result.best_checkpoint) == m["refit_epochs"]
-    # the refitted model's target scales were fitted on train + validation
-    assert "test_uncalibrated_mae" not in m and np.isfinite(m["test_mae"])
-    scales_early = load_checkpoint(early[0]).output_transformer.norm_
-    scales_refit = refitted.output_transformer.norm_
-    assert scales_early.shape == scales_refit.shape
-    assert not np.allclose(scales_early.to_numpy(), scales_refit.to_numpy())
