@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ import pandas as pd
 from hydra.utils import instantiate
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
 from stockcast.data.io import read_source
@@ -78,6 +80,10 @@ from stockcast.tracking.models import log_and_register
 from stockcast.tracking.registry import load_bundle, resolve_model
 
 RUN_ID_FILE = "mlflow_run_id"
+#: Exit code of a training stopped by SIGTERM (128 + signal 15, as a shell reports it).
+PREEMPTED_EXIT_CODE = 143
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -203,8 +209,17 @@ def _train(
     logger = instantiate(cfg.logger.lightning, run_id=run_id)
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
     t0 = time.perf_counter()
-    # resuming reads our own checkpoint, which holds pickled normalizers
-    trainer.fit(model, datamodule=data, ckpt_path=cfg.get("ckpt_path"), weights_only=False)
+    try:
+        # resuming reads our own checkpoint, which holds pickled normalizers
+        trainer.fit(model, datamodule=data, ckpt_path=cfg.get("ckpt_path"), weights_only=False)
+    except SIGTERMException:
+        # preempted (SLURM, Kubernetes): OnExceptionCheckpoint saved the epoch in progress
+        last = output_dir / "checkpoints" / "last.ckpt"
+        log.error(
+            "training stopped by SIGTERM at epoch %d, step %d; resume with ckpt_path=%s",
+            trainer.current_epoch, trainer.global_step, last,
+        )
+        raise SystemExit(PREEMPTED_EXIT_CODE) from None
     timings["fit_s"] = time.perf_counter() - t0
     if not is_rank_zero():
         return TrainResult(run_id=None, metrics={}, output_dir=str(output_dir))

@@ -4,11 +4,14 @@
   (resolved against the project root, not the current directory).
 * Artifacts of a SQLite store live beside the database (``<db dir>/artifacts``).
 * One experiment per task: ``stockcast-train``, ``stockcast-evaluate``, ...
-* A run that raises is ended ``FAILED`` (``KILLED`` on Ctrl-C): no run is left RUNNING.
+* A run that raises is ended ``FAILED`` (``KILLED`` on Ctrl-C, SIGTERM or exit): no run is
+  left RUNNING.
+* A fresh SQLite store is initialised once, under a file lock (:func:`setup_tracking`).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -35,12 +38,30 @@ def tracking_uri() -> str:
     return f"sqlite:///{PROJECT_ROOT / 'mlruns' / 'mlflow.db'}"
 
 
+#: SQLite stores this process has already initialised (see :func:`setup_tracking`).
+_READY: set[str] = set()
+
+
 def setup_tracking() -> str:
-    """Point MLflow at :func:`tracking_uri`, creating the SQLite folder if needed."""
+    """Point MLflow at :func:`tracking_uri`; a SQLite store is created (and migrated) once.
+
+    Processes that open a fresh SQLite store at the same moment (a multirun, three trainings
+    started together) would race in MLflow's schema migration; the first one creates the
+    tables while holding an exclusive lock on ``<db>.lock`` and the others wait for it.
+    """
     uri = tracking_uri()
     db = _sqlite_path(uri)
-    if db is not None:
+    if db is not None and uri not in _READY:
         db.parent.mkdir(parents=True, exist_ok=True)
+        with open(db.with_name(db.name + ".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+                client.search_experiments(max_results=1)  # creates / migrates the tables
+                client.search_registered_models(max_results=1)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+        _READY.add(uri)
     mlflow.set_tracking_uri(uri)
     return uri
 
@@ -85,7 +106,7 @@ def tracked_run(
     )
     try:
         yield run
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):  # Ctrl-C, SIGTERM (preemption), sys.exit
         mlflow.end_run("KILLED")
         raise
     except BaseException:
