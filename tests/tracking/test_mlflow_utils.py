@@ -43,7 +43,7 @@ def test_jobs_started_together_on_a_fresh_sqlite_store_all_land(tmp_path):
         for i in range(3)
     ]
     outs = [p.communicate(timeout=300) for p in procs]
-    for p, (out, err) in zip(procs, outs, strict=True):
+    for p, (_, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err[-3000:]
     versions = sorted(int(line.split()[1]) for out, _ in outs for line in out.splitlines() if line.startswith("VERSION"))
     assert versions == [1, 2, 3]

@@ -47,8 +47,9 @@ from stockcast.data.spec import DatasetSpec
 from stockcast.evaluation.continuous import demo_summary, shock_periods
 from stockcast.evaluation.metrics import forecast_metrics
 from stockcast.evaluation.monitor import issued_forecasts
+from stockcast.forecast.truth import TruthForecaster, TruthUnavailable
 from stockcast.plots.forecast import drift_demo_chart
-from stockcast.schema import GROUP_IDS, TIME_IDX
+from stockcast.schema import TIME_IDX
 from stockcast.tasks import run_task
 from stockcast.tracking.mlflow_utils import log_config, log_table, setup_tracking, tracked_run
 from stockcast.tracking.registry import current_champion, load_bundle, resolve_model
@@ -97,20 +98,6 @@ def _evaluate(cfg: DictConfig, version, out: Path):
 
 def _data_spec(cfg: DictConfig) -> DatasetSpec:
     return instantiate(compose_task("train", [f"data={cfg.demo.data}"]).data)
-
-
-def _truth(spec: DatasetSpec) -> pd.DataFrame | None:
-    """The generator's true demand quantiles (synthetic data only)."""
-    if spec.generator is None:
-        return None
-    from stockcast.data.io import materialize
-
-    path = materialize(spec) / "truth_demand.parquet"
-    if not path.exists():
-        return None
-    truth = pd.read_parquet(path)
-    truth[GROUP_IDS] = truth[GROUP_IDS].astype(str)
-    return truth
 
 
 def run(cfg: DictConfig) -> DemoResult:
@@ -236,22 +223,22 @@ def _score_served(cfg, spec, panel, served_by, initial_version, lead) -> pd.Data
     """Per period: pinball/mean demand of the served, never-retrained and true quantiles."""
     versions = sorted(set(served_by.values()) | {initial_version}, key=int)
     bundles = {v: load_bundle(resolve_model(v, cfg.model_name)) for v in versions}
-    rows, truth = [], _truth(spec)
+    try:
+        truth = TruthForecaster.from_spec(spec, name="truth")
+    except TruthUnavailable:
+        truth = None
+    rows = []
     for k, champ in served_by.items():
         # forecast for period k issued at k - lead by the champion of that moment
         issuer = served_by.get(k - lead + 1, champ) if lead > 1 else champ
         row: dict[str, Any] = {"time_idx": k, "period": panel.loc[panel[TIME_IDX] == k, "period"].iloc[0], "served_by": int(issuer)}
-        tables = {}
         for name, version in (("served", issuer), ("static", initial_version)):
             bundle = bundles[version]
-            tables[name] = issued_forecasts(bundle, select_series(panel, bundle.series), [k], lead)
-            row[f"{name}_pinball_scaled"] = forecast_metrics(tables[name], prefix="x")["x_pinball_scaled"]
-        if truth is not None:
-            keys = tables["served"][[*GROUP_IDS, "period"]]
-            t = truth.merge(keys, on=[*GROUP_IDS, "period"])
-            qcols = [c for c in t.columns if c.startswith("q")]
-            if qcols and len(t):
-                row["truth_pinball_scaled"] = forecast_metrics(t[[*GROUP_IDS, "period", "demand", *qcols]], prefix="x")["x_pinball_scaled"]
+            table = issued_forecasts(bundle, select_series(panel, bundle.series), [k], lead)
+            row[f"{name}_pinball_scaled"] = forecast_metrics(table, prefix="x")["x_pinball_scaled"]
+        if truth is not None:  # the same rows as the served forecasts
+            table = issued_forecasts(truth, select_series(panel, bundles[issuer].series), [k], lead)
+            row["truth_pinball_scaled"] = forecast_metrics(table, prefix="x")["x_pinball_scaled"]
         rows.append(row)
     return pd.DataFrame(rows)
 
