@@ -9,11 +9,14 @@ import hydra
 from omegaconf import DictConfig
 
 import stockcast.config  # noqa: F401  (registers ${project_root:})
-from stockcast.tasks.monitor import run, summary
+from stockcast.tracking.console import quiet_third_party
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="monitor")
 def main(cfg: DictConfig) -> None:
+    quiet_third_party()
+    from stockcast.tasks.monitor import run, summary
+
     result = run(cfg)
     print(summary(result))
     if result.exit_code:

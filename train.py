@@ -4,11 +4,14 @@ import hydra
 from omegaconf import DictConfig
 
 import stockcast.config  # noqa: F401  (registers ${project_root:})
-from stockcast.tasks.train import optimized_value, run, summary
+from stockcast.tracking.console import quiet_third_party
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    quiet_third_party()
+    from stockcast.tasks.train import optimized_value, run, summary
+
     result = run(cfg)
     print(summary(result))
     # the value a sweeper (e.g. Optuna) optimizes; a missing metric fails the job loudly

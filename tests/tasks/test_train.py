@@ -54,6 +54,13 @@ def test_smoke_run_logs_everything(smoke_train):
     ):
         assert expected in arts, expected
     assert any(a.endswith(".ckpt") for a in arts)
+    # the UI's Dataset column: what the run trained on, by name, digest and source
+    (inp,) = run.inputs.dataset_inputs
+    assert inp.dataset.name == "stallion" and inp.dataset.digest == p["data_sha256"][:16]
+    assert inp.dataset.source.endswith("stallion.parquet") or "stallion.parquet" in inp.dataset.source
+    assert {t.key: t.value for t in inp.tags}.get("mlflow.data.context") == "training"
+    exp = mlflow.get_experiment(run.info.experiment_id)
+    assert "quantile TFT" in exp.tags["mlflow.note.content"]
     version = mlflow.MlflowClient().get_model_version("stockcast-tft", result.model_version)
     assert version.status == "READY" and version.tags["run_id"] == result.run_id
 

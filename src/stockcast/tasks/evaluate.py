@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
+from stockcast.data.io import source_path
 from stockcast.data.panel import select_series
 from stockcast.evaluation.champion import GateDecision, decide
 from stockcast.evaluation.metrics import (
@@ -108,7 +109,7 @@ def run(cfg: DictConfig) -> EvalResult:
         tags={"stockcast.task": "evaluate", "stockcast.model_version": version.version, "stockcast.dataset": spec.name},
     ) as parent:
         log_config(cfg)
-        log_fingerprint(panel)
+        log_fingerprint(panel, name=spec.name, source=str(source_path(spec)), context="evaluation")
         mlflow.log_params({"model_uri": ctx.uri, "origins": str(origins), "horizon": horizon})
         timings: dict[str, float] = {}
         cv = cross_validate(forecasters, panel, origins, horizon, bundle.quantiles, callback=timings.__setitem__)

@@ -35,7 +35,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
-from stockcast.data.io import read_source
+from stockcast.data.io import read_source, source_path
 from stockcast.data.panel import load_panel, select_series
 from stockcast.data.spec import DatasetSpec
 from stockcast.evaluation.metrics import calibrated_metrics, mase_scale, metrics_by_horizon
@@ -156,7 +156,7 @@ def run(cfg: DictConfig) -> TrainResult:
             (output_dir / RUN_ID_FILE).write_text(run_id)
             if not resume_run:
                 log_config(cfg)
-                log_fingerprint(panel)
+                log_fingerprint(panel, name=spec.name, source=str(source_path(spec)), context="training")
                 mlflow.log_params({f"split.{k}": v for k, v in split.as_dict().items()})
         return _train(cfg, spec, panel, split, output_dir, run_id, init[1] if init else None)
 

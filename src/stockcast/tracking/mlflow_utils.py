@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import mlflow.data
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
@@ -72,15 +73,44 @@ def _sqlite_path(uri: str) -> Path | None:
     return None
 
 
+#: What each task's experiment holds (shown in the MLflow UI's experiment description).
+EXPERIMENT_DESCRIPTIONS = {
+    "stockcast-train": "Training runs: a quantile TFT fitted on a dataset's training window, "
+    "early-stopped on its validation window, calibrated, scored on the held-out test window and "
+    "registered as a version of stockcast-tft (config, data fingerprint, per-epoch losses, "
+    "test metrics, interpretation, checkpoint).",
+    "stockcast-evaluate": "Evaluations: a registered model against the baselines on rolling "
+    "origins of its test window (one child run per model), interpretation, calibration and the "
+    "champion gate's decision.",
+    "stockcast-monitor": "Drift checks: newly arrived actuals against the forecasts the model "
+    "issued for them, overall and per segment, with the alert a scheduler reads.",
+    "stockcast-drift_demo": "The continuous-learning demo: monitor, retrain and gate as "
+    "weeks of synthetic data with a regime change arrive one at a time.",
+    "stockcast-optimize": "Network plans: quantile forecasts, economics and the supply network "
+    "turned into order, transfer, sourcing and markdown decisions (CVXPY), with disruptions.",
+    "stockcast-backtest": "Backtests: replenishment policies replayed period by period against "
+    "actual demand; KPIs, inventory at matched service, report.",
+}
+
+
 def get_experiment_id(name: str) -> str:
-    """Experiment id by name, creating it (artifacts beside a SQLite store) if absent."""
+    """Experiment id by name, creating it (artifacts beside a SQLite store, its description
+    from :data:`EXPERIMENT_DESCRIPTIONS`) if absent."""
     setup_tracking()
     exp = mlflow.get_experiment_by_name(name)
     if exp is not None:
         return exp.experiment_id
     db = _sqlite_path(mlflow.get_tracking_uri())
     location = (db.parent / "artifacts").as_uri() if db is not None else None
-    return mlflow.create_experiment(name, artifact_location=location)
+    description = EXPERIMENT_DESCRIPTIONS.get(name)
+    tags = {"mlflow.note.content": description} if description else None
+    try:
+        return mlflow.create_experiment(name, artifact_location=location, tags=tags)
+    except mlflow.exceptions.MlflowException:
+        exp = mlflow.get_experiment_by_name(name)  # created by a concurrent job meanwhile
+        if exp is None:
+            raise
+        return exp.experiment_id
 
 
 @contextmanager
@@ -152,11 +182,33 @@ def data_fingerprint(panel: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def log_fingerprint(panel: pd.DataFrame, prefix: str = "data") -> dict[str, Any]:
+def log_fingerprint(
+    panel: pd.DataFrame,
+    prefix: str = "data",
+    *,
+    name: str | None = None,
+    source: str | None = None,
+    context: str | None = None,
+) -> dict[str, Any]:
+    """Log the panel's fingerprint as params and, with ``name``, as an MLflow dataset input
+    (``mlflow.data``: name, digest, source), so the UI's Dataset column shows what the run saw.
+
+    Args:
+        panel: The canonical panel the run used.
+        prefix: Param name prefix (``data_sha256``, ``data_rows``...).
+        name: Dataset name (the data config's ``name``).
+        source: Where the data came from (a file path or the generator config).
+        context: What the run used it for (``training``, ``evaluation``...).
+    """
     fp = data_fingerprint(panel)
     renamed = {k.replace("data", prefix, 1): v for k, v in fp.items()}
     mlflow.log_params(renamed)
     mlflow.set_tags({f"{prefix}.sha256": fp["data_sha256"]})
+    if name is not None:
+        dataset = mlflow.data.from_pandas(
+            panel, source=source or name, name=name, digest=fp["data_sha256"][:16], targets="demand"
+        )
+        mlflow.log_input(dataset, context=context)
     return fp
 
 

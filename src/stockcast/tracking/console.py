@@ -1,0 +1,77 @@
+"""The console of the entry points: third-party noise filtered, progress on long steps.
+
+:func:`quiet_third_party` is called once by every entry point (``train.py`` ...), never by
+library code or by the test configuration: it filters only messages known to be noise for a
+user of stockcast (Lightning's advertising tips and device banners, pytorch-forecasting's
+``save_hyperparameters`` and pytree deprecation warnings, MLflow's integer-schema hint,
+database-migration info and artifact download bars). Errors and every other warning stay loud.
+
+:func:`progress` is a rich progress bar for steps that take more than a few seconds
+(baselines, rolling origins, backtest tuning runs, the drift demo).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+#: (warning message regex, category) pairs that are known noise.
+NOISE_WARNINGS = (
+    (r".*is an instance of `nn.Module` and is already saved during checkpointing.*", UserWarning),
+    (r".*isinstance\(treespec, LeafSpec\)` is deprecated.*", Warning),
+    (r"Hint: Inferred schema contains integer column\(s\).*", UserWarning),
+    (r".*does not have many workers which may be a bottleneck.*", UserWarning),
+    (r".*The number of training batches \(\d+\) is smaller than the logging interval.*", UserWarning),
+    (r".*Checkpoint directory .* exists and is not empty.*", UserWarning),
+    (r".*`resume_download` is deprecated.*", FutureWarning),
+)
+
+#: Loggers whose INFO lines are banners or tips, not information about the run.
+NOISE_LOGGERS = (
+    "lightning.pytorch.utilities.rank_zero",
+    "lightning.fabric.utilities.rank_zero",
+    "lightning.pytorch.accelerators.cuda",
+    "lightning.fabric.utilities.seed",
+    "mlflow.store.db.utils",
+    "alembic.runtime.migration",
+    "mlflow.tracking._tracking_service.client",
+    "mlflow.models.model",
+    "cmdstanpy",
+)
+
+
+def quiet_third_party() -> None:
+    """Silence the known third-party noise of a stockcast run (entry points only)."""
+    for message, category in NOISE_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category)
+    for name in NOISE_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+@contextmanager
+def progress(description: str, total: int) -> Iterator[Callable[[str], None]]:
+    """A progress bar of ``total`` steps; yields ``advance(note)`` to call after each step.
+
+    On a terminal it is a rich bar that disappears when done; elsewhere (CI logs, pipes) it
+    prints nothing, the task's own summary says what happened.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[note]}"),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(description, total=total, note="")
+
+        def advance(note: str = "") -> None:
+            bar.update(task, advance=1, note=note)
+
+        yield advance
