@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
+import numpy as np
 import pandas as pd
 import pytest
+import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from stockcast import PROJECT_ROOT
 from stockcast.data.io import read_source
 from stockcast.data.panel import to_canonical
-from stockcast.forecast.bundle import example_input
+from stockcast.forecast.bundle import example_input, load_checkpoint
 
 EXAMPLES = PROJECT_ROOT / "data" / "examples"
 
@@ -102,3 +105,47 @@ def test_specs_saved_before_plausibility_load_without_its_rules(day_first):
     assert DatasetSpec(**old).value_rules() != {}
     assert saved_spec(old).value_rules() == {}
     assert saved_spec(spec.to_dict()).value_rules() == spec.value_rules()
+
+
+def test_one_dataset_for_all_origins_equals_forecasting_each_origin_alone(smoke_train):
+    """The protocol forecast (one window dataset for every origin) gives exactly what the model
+    gives from each origin's own view of the panel (nothing after the origin but known
+    covariates), including origins whose horizon the panel's end truncates."""
+    from stockcast.data.panel import load_panel, select_series
+    from stockcast.forecast.scenarios import as_of
+    from stockcast.tracking.registry import load_bundle, resolve_model
+
+    result, _ = smoke_train
+    bundle = load_bundle(resolve_model(result.model_version, "stockcast-tft"))
+    panel = select_series(load_panel(bundle.spec), None, 12)
+    end = int(panel.time_idx.max())
+    origins = [50, 53, 55, end - 1]
+    together = bundle.forecast(panel, origins, 3)
+    alone = pd.concat(
+        [bundle.forecast_last(as_of(panel, bundle.spec, o, min(3, end - o)), min(3, end - o)) for o in origins],
+        ignore_index=True,
+    ).sort_values(["forecast_origin", "item_id", "location_id", "horizon"], ignore_index=True)
+    assert len(together) == 12 * (3 + 3 + 3 + 1)
+    pd.testing.assert_frame_equal(together, alone, check_exact=False, rtol=1e-5, atol=1e-4)
+
+
+def test_an_ensemble_averages_its_members_quantiles(smoke_train):
+    from stockcast.data.panel import load_panel, select_series
+    from stockcast.forecast.bundle import ForecastBundle
+    from stockcast.tracking.registry import load_bundle, resolve_model
+
+    result, _ = smoke_train
+    one = load_bundle(resolve_model(result.model_version, "stockcast-tft")).uncalibrated()
+    other = ForecastBundle(load_checkpoint(result.best_checkpoint), one.dataset_parameters, one.spec,
+                           one.calendar_start, one.series)
+    shifted = copy.deepcopy(other.model)
+    with torch.no_grad():
+        shifted.output_layer.bias += 0.5  # a different member
+    member = ForecastBundle(shifted, one.dataset_parameters, one.spec, one.calendar_start, one.series)
+    pair = ForecastBundle([one.model, shifted], one.dataset_parameters, one.spec, one.calendar_start, one.series)
+    panel = select_series(load_panel(one.spec), None, 12)
+    a, b, ab = (m.forecast(panel, [56], 3) for m in (one, member, pair))
+    cols = [c for c in a.columns if c.startswith("q")]
+    mean = (a[cols].to_numpy() + b[cols].to_numpy()) / 2
+    np.testing.assert_allclose(ab[cols].to_numpy(), np.sort(np.clip(mean, 0, None), axis=1), rtol=1e-5)
+    assert not np.allclose(a[cols].to_numpy(), b[cols].to_numpy())

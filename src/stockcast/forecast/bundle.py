@@ -12,6 +12,7 @@ models you produced.
 
 from __future__ import annotations
 
+import functools
 import json
 import pickle
 from collections.abc import Sequence
@@ -29,8 +30,7 @@ from stockcast.data.validation import key_strings, parse_periods, raise_if
 from stockcast.errors import Issue
 from stockcast.forecast.calibration import QuantileCalibration
 from stockcast.forecast.predict import raw_predictions, to_forecast_table
-from stockcast.forecast.scenarios import as_of
-from stockcast.schema import GROUP_IDS, TIME_IDX, quantile_column
+from stockcast.schema import GROUP_IDS, TIME_IDX, non_crossing, quantile_column
 
 INPUT_TABLE = "model_input"
 
@@ -38,13 +38,16 @@ INPUT_TABLE = "model_input"
 class ForecastBundle:
     """A trained TFT with everything needed to rebuild its datasets on new data.
 
-    ``calibration`` (optional, see :mod:`stockcast.forecast.calibration`) is applied to
-    every forecast; bundles saved before calibration existed load with none.
+    ``model`` is one TFT or several (an **ensemble**: seeds or snapshots of the same
+    architecture on the same dataset parameters), whose quantiles are averaged level by level
+    and made non-crossing; the ensemble is then one model like any other (calibrated, served,
+    registered). ``calibration`` (optional, see :mod:`stockcast.forecast.calibration`) is
+    applied to every forecast; bundles saved before calibration existed load with none.
     """
 
     def __init__(
         self,
-        model: TemporalFusionTransformer,
+        model: TemporalFusionTransformer | Sequence[TemporalFusionTransformer],
         dataset_parameters: dict[str, Any],
         spec: DatasetSpec,
         calendar_start: pd.Timestamp,
@@ -53,7 +56,12 @@ class ForecastBundle:
         name: str = "tft",
     ) -> None:
         self.name = name
-        self.model = model.eval()
+        members = list(model) if isinstance(model, Sequence) else [model]
+        if not members:
+            raise ValueError("ForecastBundle: at least one model")
+        self.members = [m.eval() for m in members]
+        #: The first member: its interpretation, hyper-parameters and quantile levels.
+        self.model = self.members[0]
         self.series = [tuple(s) for s in series] if series is not None else None
         self.dataset_parameters = dataset_parameters
         self.spec = spec
@@ -61,8 +69,14 @@ class ForecastBundle:
         self.calibration = calibration
 
     # ------------------------------------------------------------------ persistence
-    def save(self, folder: Path, checkpoint: Path) -> dict[str, str]:
-        """Write the artifacts a pyfunc needs; returns name -> path for ``log_model``."""
+    def save(self, folder: Path, checkpoint: Path | Sequence[Path]) -> dict[str, str]:
+        """Write the artifacts a pyfunc needs; returns name -> path for ``log_model``.
+
+        ``checkpoint``: one Lightning checkpoint per member, in member order.
+        """
+        checkpoints = [Path(c) for c in checkpoint] if isinstance(checkpoint, Sequence) and not isinstance(checkpoint, str) else [Path(checkpoint)]
+        if len(checkpoints) != len(self.members):
+            raise ValueError(f"{self.name}: {len(self.members)} members but {len(checkpoints)} checkpoints")
         folder.mkdir(parents=True, exist_ok=True)
         params = folder / "dataset_parameters.pkl"
         params.write_bytes(pickle.dumps(self.dataset_parameters))
@@ -79,11 +93,14 @@ class ForecastBundle:
                 default=str,
             )
         )
-        return {"checkpoint": str(checkpoint), "dataset_parameters": str(params), "meta": str(meta)}
+        paths = {"checkpoint": str(checkpoints[0])}
+        paths.update({f"checkpoint_{i}": str(c) for i, c in enumerate(checkpoints) if i > 0})
+        return {**paths, "dataset_parameters": str(params), "meta": str(meta)}
 
     @classmethod
     def load(cls, artifacts: dict[str, str]) -> ForecastBundle:
-        model = load_checkpoint(artifacts["checkpoint"])
+        extra = sorted((k for k in artifacts if k.startswith("checkpoint_")), key=lambda k: int(k.split("_")[1]))
+        model = [load_checkpoint(artifacts["checkpoint"]), *(load_checkpoint(artifacts[k]) for k in extra)]
         params = pickle.loads(Path(artifacts["dataset_parameters"]).read_bytes())
         meta = json.loads(Path(artifacts["meta"]).read_text())
         calibration = meta.get("calibration")  # absent in models saved before calibration
@@ -219,19 +236,64 @@ class ForecastBundle:
         """
         levels = self._levels(quantiles)
         end = int(panel[TIME_IDX].max())
+        origins = sorted({int(o) for o in origins})
+        if not origins:
+            raise ValueError(f"{self.name}: no origin given")
+        steps = {o: min(int(horizon), self.max_horizon, end - o) for o in origins}
+        short = [o for o, h in steps.items() if h < 1]
+        if short:
+            raise ValueError(
+                f"{self.name}: origin time_idx {short[0]} leaves no period to forecast "
+                f"(panel ends at time_idx {end})"
+            )
+        # one dataset per horizon length holds every origin's window of that length: the
+        # encoder sees the demand up to the origin, the decoder only known covariates (its
+        # target is never an input); origins whose horizon the panel's end truncates form
+        # their own group, so every window is built exactly as forecasting it alone would be
         tables = []
-        for origin in origins:
-            h = min(int(horizon), self.max_horizon, end - int(origin))
-            if h < 1:
+        for h in sorted(set(steps.values())):
+            group = {o: v for o, v in steps.items() if v == h}
+            data = panel[panel[TIME_IDX] <= max(group) + h]
+            dataset = TimeSeriesDataSet.from_parameters(
+                self.dataset_parameters,
+                data.assign(demand=data["demand"].fillna(0.0)),
+                predict=False,
+                stop_randomization=True,
+                min_prediction_idx=min(group) + 1,
+                max_prediction_length=h,
+                min_prediction_length=h,
+            )
+            try:
+                dataset = dataset.filter(functools.partial(_origin_windows, steps=group))
+            except ValueError as err:  # pytorch-forecasting: "no sub-sequences left"
                 raise ValueError(
-                    f"{self.name}: origin time_idx {origin} leaves no period to forecast "
-                    f"(panel ends at time_idx {end})"
-                )
-            view = as_of(panel, self.spec, int(origin), h)
-            tables.append(self.forecast_last(view, h, calibrated=calibrated))
-        out = pd.concat(tables, ignore_index=True)
+                    f"{self.name}: no series has enough history before origins {sorted(group)} "
+                    f"(min_encoder_length={self.dataset_parameters['min_encoder_length']}) and "
+                    "reaches the end of their horizon"
+                ) from err
+            tables.append(self._predict(dataset, calibrated=calibrated, history=panel)[0])
+        table = pd.concat(tables, ignore_index=True)
         drop = [quantile_column(q) for q in self.quantiles if q not in levels]
-        return out.drop(columns=drop)
+        return table.drop(columns=drop).sort_values(["forecast_origin", *GROUP_IDS, "horizon"], ignore_index=True)
+
+    def _predict(self, dataset: TimeSeriesDataSet, *, calibrated: bool, history: pd.DataFrame):
+        """Forecast table of every member on ``dataset``, averaged per quantile level, and the
+        first member's raw ``Prediction``."""
+        tables, first = [], None
+        for member in self.members:
+            pred = raw_predictions(member, dataset)
+            first = pred if first is None else first
+            tables.append(to_forecast_table(member, pred, calendar_start=self.calendar_start, freq=self.spec.freq))
+        table = tables[0]
+        if len(tables) > 1:
+            cols = [quantile_column(q) for q in self.quantiles]
+            stacked = np.stack([t[cols].to_numpy(float) for t in tables])
+            table = table.copy()
+            table[cols] = non_crossing(stacked.mean(axis=0))
+        table = table.drop(columns=[TIME_IDX]).reset_index(drop=True)
+        if calibrated and self.calibration is not None:
+            table = self.calibration.apply(table, history)
+        return table, first
 
     def _levels(self, quantiles: Sequence[float] | None) -> list[float]:
         if quantiles is None:
@@ -246,14 +308,14 @@ class ForecastBundle:
     def renamed(self, name: str) -> ForecastBundle:
         """The same model under another forecaster name (e.g. ``champion`` beside ``tft``)."""
         return ForecastBundle(
-            self.model, self.dataset_parameters, self.spec, self.calendar_start, self.series,
+            self.members, self.dataset_parameters, self.spec, self.calendar_start, self.series,
             self.calibration, name=name,
         )
 
     def uncalibrated(self) -> ForecastBundle:
         """The same model serving its own quantiles (no calibration), named ``<name>_uncalibrated``."""
         return ForecastBundle(
-            self.model, self.dataset_parameters, self.spec, self.calendar_start, self.series,
+            self.members, self.dataset_parameters, self.spec, self.calendar_start, self.series,
             None, name=f"{self.name}_uncalibrated",
         )
 
@@ -268,23 +330,29 @@ class ForecastBundle:
         ``calibrated`` is false (the model's own quantiles; the raw ``Prediction`` is always
         the model's).
         """
-        history = panel
-        panel = panel.assign(demand=panel["demand"].fillna(0.0))
         dataset = TimeSeriesDataSet.from_parameters(
             self.dataset_parameters,
-            panel,
+            panel.assign(demand=panel["demand"].fillna(0.0)),
             predict=True,
             stop_randomization=True,
             max_prediction_length=horizon,
             min_prediction_length=horizon,
         )
-        pred = raw_predictions(self.model, dataset)
-        table = to_forecast_table(
-            self.model, pred, calendar_start=self.calendar_start, freq=self.spec.freq
-        ).drop(columns=[TIME_IDX])
-        if calibrated and self.calibration is not None:
-            table = self.calibration.apply(table, history)
+        table, pred = self._predict(dataset, calibrated=calibrated, history=panel)
         return (table, pred) if return_raw else table
+
+
+def _origin_windows(index: pd.DataFrame, steps: dict[int, int]) -> np.ndarray:
+    """Which windows of a dataset are the forecasts from ``steps`` (origin -> horizon): the
+    decoder starts right after an origin and spans its full horizon, and of those windows the
+    one with the longest encoder (what the model sees when forecasting from that origin)."""
+    first = index["time_idx_first_prediction"]
+    want = (first - 1).map(steps)
+    decoder = index["time_idx_last"] - first + 1
+    encoder = first - index["time_idx_first"]
+    ok = want.notna() & (decoder == want)
+    longest = encoder.where(ok).groupby([index[g] for g in GROUP_IDS] + [first]).transform("max")
+    return (ok & (encoder == longest)).to_numpy()
 
 
 def _by_series_and_period(raw: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
