@@ -55,7 +55,7 @@ def test_every_experiment_composes_for_every_task(task, experiment, tmp_path):
 def test_model_callbacks_and_logger_instantiate(tmp_path, tracking_uri):
     cfg = compose_config("train", ["experiment=smoke"], tmp_path)
     callbacks = [instantiate(c) for c in cfg.callbacks.values()]
-    assert {type(c).__name__ for c in callbacks} == {"ModelCheckpoint", "EarlyStopping", "LearningRateMonitor", "OnExceptionCheckpoint"}
+    assert {type(c).__name__ for c in callbacks} == {"ModelCheckpoint", "EarlyStopping", "LearningRateMonitor"}
     assert cfg.tft.loss.quantiles == cfg.quantiles
     logger = instantiate(cfg.logger.lightning, run_id=None)
     assert type(logger).__name__ == "MLflowRunLogger"

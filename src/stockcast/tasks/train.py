@@ -133,6 +133,7 @@ def run(cfg: DictConfig) -> TrainResult:
     panel = select_series(load_panel(spec), None, cfg.get("max_series"))
     split = TimeSplit.from_panel(panel, spec)
 
+    _ensemble(cfg)  # a bad ensemble setting fails before any run exists
     resume_run = _run_to_resume(cfg.get("ckpt_path"))
     setup_tracking()
     init = _init_from(cfg)
@@ -195,58 +196,37 @@ def _train(
     training = data.training
     timings["dataset_s"] = time.perf_counter() - t0
 
-    if init is None:
-        model = instantiate(cfg.tft)(training)
-    else:
-        model, report = warm_start(instantiate(cfg.tft), training, init.model, init.dataset_parameters)
-        if run_id:
-            mlflow.log_params({f"warm_start.{k}": v for k, v in report.architecture.items()})
-            mlflow.log_metrics(report.metrics())
-            mlflow.log_dict(report.as_dict(), "warm_start.json")
-    callbacks = [instantiate(c) for c in (cfg.callbacks or {}).values()]
-    lr_record = LearningRateRecorder()  # replayed by the final refit (cfg.refit)
-    callbacks.append(lr_record)
-    logger = instantiate(cfg.logger.lightning, run_id=run_id)
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
+    size, kind = _ensemble(cfg)
+    fits = []
     t0 = time.perf_counter()
-    try:
-        # resuming reads our own checkpoint, which holds pickled normalizers
-        trainer.fit(model, datamodule=data, ckpt_path=cfg.get("ckpt_path"), weights_only=False)
-    except SIGTERMException:
-        # preempted (SLURM, Kubernetes): OnExceptionCheckpoint saved the epoch in progress
-        last = output_dir / "checkpoints" / "last.ckpt"
-        log.error(
-            "training stopped by SIGTERM at epoch %d, step %d; resume with ckpt_path=%s",
-            trainer.current_epoch, trainer.global_step, last,
-        )
-        raise SystemExit(PREEMPTED_EXIT_CODE) from None
+    for member in range(size if kind == "seeds" else 1):
+        fits.append(_fit(cfg, data, init, run_id, output_dir, member, size if kind == "snapshots" else 1))
     timings["fit_s"] = time.perf_counter() - t0
     if not is_rank_zero():
         return TrainResult(run_id=None, metrics={}, output_dir=str(output_dir))
-
-    checkpoint = next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)), None)
-    best_path = checkpoint.best_model_path if checkpoint and checkpoint.best_model_path else None
-    if best_path is None:
-        best_path = str(output_dir / "checkpoints" / "final.ckpt")
-        trainer.save_checkpoint(best_path)
-    best = load_checkpoint(best_path)
+    trainer, checkpoint = fits[0].trainer, fits[0].checkpoint
+    if kind == "snapshots":  # the k best epochs of one training
+        best_paths = fits[0].best_k
+    else:
+        best_paths = [f.best for f in fits]
 
     history = panel[panel[TIME_IDX] <= split.val_end]
-    served = _calibrate_refit_test(cfg, spec, panel, split, output_dir, best, best_path, training, init, lr_record, timings)
+    served = _calibrate_refit_test(cfg, spec, panel, split, output_dir, best_paths, training, init, fits, timings)
     metrics = served.metrics
     metrics["best_val_loss"] = float(checkpoint.best_model_score) if checkpoint and checkpoint.best_model_score is not None else float("nan")
     metrics["epochs_trained"] = float(trainer.current_epoch)
+    metrics["ensemble_size"] = float(len(best_paths))
 
-    interp = interpretation(served.model, served.test_pred)
-    importance = variable_importance(served.model, interp)
-    permutation = _permutation_importance(cfg, spec, panel, split, served.model, served.training, timings)
+    interp = interpretation(served.models[0], served.test_pred)
+    importance = variable_importance(served.models[0], interp)
+    permutation = _permutation_importance(cfg, spec, panel, split, served.models[0], served.training, timings)
     result = TrainResult(
         run_id=run_id,
         metrics=metrics,
         forecast=served.test_table,
         importance=importance,
         permutation_importance=permutation,
-        best_checkpoint=served.checkpoint,
+        best_checkpoint=served.checkpoints[0],
         output_dir=str(output_dir),
         timings=timings,
     )
@@ -263,12 +243,13 @@ def _train(
     if permutation is not None:
         log_table(permutation, "interpretation/permutation_importance.csv")
     mlflow.log_text(served.test_table.to_csv(index=False), "forecasts/test_forecast.csv")
-    _log_figures(served.model, interp, importance, panel, served.test_table, spec, permutation)
-    mlflow.log_artifact(served.checkpoint, "checkpoints")
+    _log_figures(interp, importance, panel, served.test_table, spec, permutation)
+    for path in served.checkpoints:
+        mlflow.log_artifact(path, "checkpoints")
 
     if cfg.get("register_model", True):
         bundle = ForecastBundle(
-            served.model,
+            served.models,
             served.training.get_parameters(),
             spec,
             panel["period"].min(),
@@ -285,9 +266,82 @@ def _train(
             **{k: f"{v:.6g}" for k, v in metrics.items() if k.startswith("test_")},
         }
         result.model_uri, result.model_version = log_and_register(
-            bundle, Path(served.checkpoint), raw, output_dir / "model_artifacts", cfg.model_name, tags
+            bundle, [Path(c) for c in served.checkpoints], raw, output_dir / "model_artifacts", cfg.model_name, tags
         )
     return result
+
+
+@dataclass
+class _Fit:
+    """One training of one ensemble member."""
+
+    trainer: L.Trainer
+    checkpoint: ModelCheckpoint | None
+    lr_record: LearningRateRecorder
+    best: str
+    best_k: list[str]
+
+
+def _ensemble(cfg: DictConfig) -> tuple[int, str]:
+    """``ensemble.size`` and ``ensemble.kind`` (``seeds`` | ``snapshots``), checked."""
+    ens = cfg.get("ensemble") or {}
+    size, kind = int(ens.get("size", 1)), str(ens.get("kind", "seeds"))
+    if size < 1 or kind not in ("seeds", "snapshots"):
+        raise ValueError(f"ensemble.size must be >= 1 and ensemble.kind seeds or snapshots, got {size}, {kind!r}")
+    if size > 1 and cfg.get("ckpt_path"):
+        raise ValueError("ckpt_path resumes one training: it cannot be combined with ensemble.size > 1")
+    if size > 1 and kind == "snapshots" and (cfg.get("refit") or {}).get("enabled"):
+        raise ValueError("refit.enabled retrains each member: use ensemble.kind=seeds with it")
+    return size, kind
+
+
+def _fit(cfg, data, init, run_id, output_dir, member: int, top_k: int) -> _Fit:
+    """Train ensemble member ``member`` (seed ``cfg.seed + member``; member 0 is the single
+    model of a plain run) and return its trainer, checkpoints and learning-rate record."""
+    L.seed_everything(int(cfg.seed) + member, workers=True)
+    training = data.training
+    if init is None:
+        model = instantiate(cfg.tft)(training)
+    else:
+        model, report = warm_start(instantiate(cfg.tft), training, init.model, init.dataset_parameters)
+        if run_id and member == 0:
+            mlflow.log_params({f"warm_start.{k}": v for k, v in report.architecture.items()})
+            mlflow.log_metrics(report.metrics())
+            mlflow.log_dict(report.as_dict(), "warm_start.json")
+    callbacks = []
+    for name, entry in (cfg.callbacks or {}).items():
+        overrides = {}
+        if member and "dirpath" in entry:  # each member checkpoints into a folder of its own
+            overrides["dirpath"] = str(Path(entry.dirpath) / f"member{member}")
+        if name == "model_checkpoint" and top_k > 1:
+            overrides["save_top_k"] = top_k
+        callbacks.append(instantiate(entry, **overrides))
+    lr_record = LearningRateRecorder()  # replayed by the final refit (cfg.refit)
+    callbacks.append(lr_record)
+    # members after the first log their epochs as member<i>-train_loss, member<i>-val_loss...
+    logger = instantiate(cfg.logger.lightning, run_id=run_id, **({"prefix": f"member{member}"} if member else {}))
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
+    try:
+        # resuming reads our own checkpoint, which holds pickled normalizers
+        trainer.fit(model, datamodule=data, ckpt_path=cfg.get("ckpt_path"), weights_only=False)
+    except SIGTERMException:
+        # preempted (SLURM, Kubernetes): ModelCheckpoint(save_on_exception) saved the epoch in progress
+        last = output_dir / "checkpoints" / "last.ckpt"
+        log.error(
+            "training stopped by SIGTERM at epoch %d, step %d; resume with ckpt_path=%s",
+            trainer.current_epoch, trainer.global_step, last,
+        )
+        raise SystemExit(PREEMPTED_EXIT_CODE) from None
+    checkpoint = next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)), None)
+    best = checkpoint.best_model_path if checkpoint and checkpoint.best_model_path else None
+    if best is None and is_rank_zero():
+        best = str(output_dir / "checkpoints" / (f"member{member}" if member else "") / "final.ckpt")
+        trainer.save_checkpoint(best)
+    best_k = [best]
+    if checkpoint is not None and checkpoint.best_k_models:
+        reverse = checkpoint.mode == "max"
+        best_k = [p for p, _ in sorted(checkpoint.best_k_models.items(), key=lambda kv: float(kv[1]), reverse=reverse)]
+    return _Fit(trainer, checkpoint, lr_record, best, best_k)
 
 
 def _permutation_importance(cfg, spec, panel, split, model, training, timings) -> pd.DataFrame | None:
@@ -309,7 +363,7 @@ def _permutation_importance(cfg, spec, panel, split, model, training, timings) -
     return table
 
 
-def _log_figures(model, interp, importance, panel, table, spec, permutation=None) -> None:
+def _log_figures(interp, importance, panel, table, spec, permutation=None) -> None:
     figures = {
         "interpretation/variable_importance.png": importance_chart(importance),
         "interpretation/attention.png": attention_chart(
@@ -355,16 +409,16 @@ def _sweep_parent() -> str | None:
 class _Served:
     """The model a training run registers, with its calibration and test-window scores."""
 
-    model: object
+    models: list
     training: object
-    checkpoint: str
+    checkpoints: list[str]
     calibration: QuantileCalibration | None
     metrics: dict[str, float]
     test_table: pd.DataFrame
     test_pred: object
 
 
-def _calibrate_refit_test(cfg, spec, panel, split, output_dir, best, best_path, training, init, lr_record, timings) -> _Served:
+def _calibrate_refit_test(cfg, spec, panel, split, output_dir, best_paths, training, init, fits, timings) -> _Served:
     """Calibrate on the validation window, optionally refit on train + validation, then score
     the served model on the test window exactly as it serves (the forecaster protocol, from
     each full-horizon origin, seeing nothing after the origin but known covariates).
@@ -372,11 +426,14 @@ def _calibrate_refit_test(cfg, spec, panel, split, output_dir, best, best_path, 
     ``val_*`` metrics are the early-stopped model's validation forecasts (the calibration's
     own fitting data); ``test_*`` are the served, calibrated quantiles and
     ``{val,test}_uncalibrated_*`` the model's own (see :mod:`stockcast.forecast.calibration`).
+    With an ensemble every member is a model of the bundle and all of this applies to their
+    averaged quantiles.
     """
     t0 = time.perf_counter()
     series = panel[GROUP_IDS].drop_duplicates().to_numpy().tolist()
     start = panel["period"].min()
-    bundle = ForecastBundle(best, training.get_parameters(), spec, start, series)
+    models = [load_checkpoint(p) for p in best_paths]
+    bundle = ForecastBundle(models, training.get_parameters(), spec, start, series)
     ccfg = dict(cfg.get("calibration") or {})
     val_origins = rolling_origins(split.val_start, split.val_end, ccfg.pop("n_origins", 1), ccfg.pop("origin_stride", 1))
     val_panel = panel[panel[TIME_IDX] <= split.val_end]
@@ -392,30 +449,36 @@ def _calibrate_refit_test(cfg, spec, panel, split, output_dir, best, best_path, 
     metrics, _ = calibrated_metrics(val_table, calibration, panel, prefix="val", scale=train_scale)
     timings["calibration_s"] = time.perf_counter() - t0
 
-    model, served_training, checkpoint = best, training, best_path
+    served_training, checkpoints = training, list(best_paths)
     refit_cfg = cfg.get("refit") or {}
     if refit_cfg.get("enabled"):
         t0 = time.perf_counter()
-        epochs = int(refit_cfg.get("epochs") or best_epochs(best_path))
-        # replay the early-stopped run's learning rates: no plateau to watch without held-out data
-        schedule = learning_rate_schedule(lr_record.by_epoch, epochs, float(cfg.tft.learning_rate))
-        factory = functools.partial(instantiate(cfg.tft), learning_rate=schedule)
-        if init is None:
-            build = factory
-        else:
-            def build(ds):
-                return warm_start(factory, ds, init.model, init.dataset_parameters)[0]
-        checkpoint = str(output_dir / "checkpoints" / "refit.ckpt")
-        # one device: under DDP the other ranks have returned by now
-        trainer_factory = functools.partial(instantiate, cfg.trainer, devices=1, strategy="auto", num_nodes=1)
-        model, served_training = refit(
-            build, trainer_factory, panel, spec, split.val_end, epochs, dict(cfg.loader), Path(checkpoint)
-        )
-        metrics["refit_epochs"] = float(epochs)
+        refitted, checkpoints = [], []
+        for i, (fit, path) in enumerate(zip(fits, best_paths, strict=False)):
+            epochs = int(refit_cfg.get("epochs") or best_epochs(path))
+            # replay the early-stopped run's learning rates: no plateau to watch without held-out data
+            schedule = learning_rate_schedule(fit.lr_record.by_epoch, epochs, float(cfg.tft.learning_rate))
+            factory = functools.partial(instantiate(cfg.tft), learning_rate=schedule)
+            if init is None:
+                build = factory
+            else:
+                def build(ds, factory=factory):
+                    return warm_start(factory, ds, init.model, init.dataset_parameters)[0]
+            checkpoint = str(output_dir / "checkpoints" / (f"refit_member{i}.ckpt" if i else "refit.ckpt"))
+            # one device: under DDP the other ranks have returned by now
+            trainer_factory = functools.partial(instantiate, cfg.trainer, devices=1, strategy="auto", num_nodes=1)
+            L.seed_everything(int(cfg.seed) + i, workers=True)
+            model, served_training = refit(
+                build, trainer_factory, panel, spec, split.val_end, epochs, dict(cfg.loader), Path(checkpoint)
+            )
+            refitted.append(model)
+            checkpoints.append(checkpoint)
+            metrics["refit_epochs" if i == 0 else f"member{i}_refit_epochs"] = float(epochs)
+        models = refitted
         timings["refit_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    bundle = ForecastBundle(model, served_training.get_parameters(), spec, start, series)  # uncalibrated
+    bundle = ForecastBundle(models, served_training.get_parameters(), spec, start, series)  # uncalibrated
     horizon = bundle.max_horizon
     # every full-horizon origin of the test window (one when it is as long as the horizon)
     origins = list(range(split.test_start - 1, split.test_end - horizon + 1)) or [split.test_start - 1]
@@ -429,7 +492,7 @@ def _calibrate_refit_test(cfg, spec, panel, split, output_dir, best, best_path, 
     timings["test_predict_s"] = time.perf_counter() - t0
     if calibration is not None and mlflow.active_run() is not None:
         mlflow.log_dict(calibration.to_dict(), "calibration/calibration.json")
-    return _Served(model, served_training, checkpoint, calibration, metrics, test_table, test_pred)
+    return _Served(models, served_training, checkpoints, calibration, metrics, test_table, test_pred)
 
 
 def summary(result: TrainResult) -> str:

@@ -41,7 +41,7 @@ def requirements() -> list[str]:
 
 def log_and_register(
     bundle: ForecastBundle,
-    checkpoint: Path,
+    checkpoints: list[Path],
     raw: pd.DataFrame,
     folder: Path,
     model_name: str,
@@ -51,7 +51,7 @@ def log_and_register(
 
     Args:
         bundle: The model as it serves (calibration included).
-        checkpoint: Its Lightning checkpoint.
+        checkpoints: The Lightning checkpoint of each member (one for a single model).
         raw: Source-schema rows of the model's series (the input example is cut from them).
         folder: Where the artifacts are staged.
         model_name: Registered model name.
@@ -61,7 +61,7 @@ def log_and_register(
         ``models:/<name>/<version>`` and the version number.
     """
     spec = bundle.spec
-    artifacts = bundle.save(folder, Path(checkpoint))
+    artifacts = bundle.save(folder, [Path(c) for c in checkpoints])
     example = example_input(
         raw,
         spec,
