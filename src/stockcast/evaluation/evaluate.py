@@ -24,9 +24,10 @@ import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
 import pandas as pd
+from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from stockcast.evaluation.baselines import make_baselines
+from stockcast.baselines import REGISTRY
 from stockcast.evaluation.metrics import (
     forecast_metrics,
     mase_scale,
@@ -150,9 +151,12 @@ def run(cfg: DictConfig) -> EvalResult:
             own, _ = tft_forecast(bundle, panel, origins, horizon, split.test_end, calibrated=False)
             forecasts[f"{TFT}_uncalibrated"] = attach_actuals(own, panel)
             timings[f"{TFT}_uncalibrated"] = time.perf_counter() - t0
-        for baseline in make_baselines(cfg.baselines):
+        for key, entry in cfg.baselines.items():
+            if entry is False:
+                continue
+            baseline = (REGISTRY[key] if entry is None else instantiate(entry, _partial_=True, _convert_="all"))(name=key, spec=spec)
             t0 = time.perf_counter()
-            table = baseline.forecast(panel, origins, horizon, quantiles, spec)
+            table = baseline.forecast(panel, origins, horizon, quantiles)
             forecasts[baseline.name] = attach_actuals(table, panel)
             timings[baseline.name] = time.perf_counter() - t0
 

@@ -552,11 +552,14 @@ def _forecasters(cfg: DictConfig, policies: list[str], panel: pd.DataFrame, spec
     if "stockcast" in policies and bundle is not None:
         out["stockcast"] = CachedForecaster(lambda o, h: bundle.forecast(panel, [o], h))
     if "lightgbm_opt" in policies:
-        from stockcast.evaluation.baselines import make_baselines
+        from hydra.utils import instantiate
 
-        lgb = make_baselines(OmegaConf.to_container(cfg.backtest.lightgbm, resolve=True)
-                             if cfg.backtest.get("lightgbm") else ["lightgbm"])[0]
-        out["lightgbm_opt"] = CachedForecaster(lambda o, h: lgb.forecast(panel, o, h, None, spec))
+        from stockcast.baselines import LightGBMBaseline
+
+        entry = cfg.backtest.get("lightgbm")
+        make = instantiate(entry, _partial_=True, _convert_="all") if entry else LightGBMBaseline
+        lgb = make(spec=spec)
+        out["lightgbm_opt"] = CachedForecaster(lambda o, h: lgb.forecast(panel, [o], h))
     if "true_distribution" in policies and truth is not None:
         out["true_distribution"] = CachedForecaster(truth_forecaster(truth, panel))
     return out
