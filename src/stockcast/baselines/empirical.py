@@ -14,6 +14,7 @@ import numpy as np
 
 from stockcast.baselines.base import Baseline, ffill, rolling_mean
 
+
 @dataclass
 class EmpiricalErrorBaseline(Baseline):
     """Point method + quantiles from the empirical distribution of its own in-sample errors.

@@ -9,6 +9,7 @@ import pandas as pd
 
 from stockcast.baselines.base import Baseline, ffill
 
+
 @dataclass
 class AutoETSBaseline(Baseline):
     """statsforecast ``AutoETS`` per series (vectorized over series, one process).
