@@ -23,7 +23,6 @@ from omegaconf import OmegaConf
 
 from stockcast import PROJECT_ROOT
 from stockcast.data.panel import load_panel
-from stockcast.evaluation.baselines import make_baselines
 from stockcast.evaluation.metrics import forecast_metrics, mase_scale
 from stockcast.schema import DEFAULT_QUANTILES
 
@@ -43,13 +42,12 @@ def main() -> None:
     scale = mase_scale(panel[panel["time_idx"] <= min(args.origins)], season=1)
     cfg = OmegaConf.load(PROJECT_ROOT / "conf" / "baselines" / f"{args.baselines}.yaml")
     rows = {}
-    for baseline in make_baselines(cfg):
-        if args.only and baseline.name not in args.only:
+    for key, entry in cfg.items():
+        if not entry or (args.only and key not in args.only):
             continue
+        baseline = instantiate(entry, _partial_=True, _convert_="all")(name=key, spec=spec)
         wall, cpu = time.perf_counter(), time.process_time()
-        table = baseline.forecast(
-            panel, args.origins, args.horizon, quantiles=DEFAULT_QUANTILES, spec=spec
-        )
+        table = baseline.forecast(panel, args.origins, args.horizon, quantiles=DEFAULT_QUANTILES)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         metrics = forecast_metrics(table, prefix="test", scale=scale)
         rows[baseline.name] = {

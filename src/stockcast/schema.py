@@ -12,11 +12,15 @@
 * **Cross-validation table** (:func:`stockcast.forecast.protocol.cross_validate`): forecast
   tables of several models stacked, with a ``model`` column.
 * **Season length** of a pandas frequency (:func:`season_length_for`).
+* **Panel fingerprint**: content hash and shape of a panel (:func:`panel_fingerprint`), logged
+  with every run that reads data and keying cached forecasts.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -162,3 +166,21 @@ def periods_per_year(freq: str) -> float:
     if prefix not in SEASON_BY_OFFSET:
         raise ValueError(f"no periods-per-year for frequency {freq!r}")
     return SEASON_BY_OFFSET[prefix] / max(1, offset.n)
+
+
+def panel_fingerprint(panel: pd.DataFrame) -> dict[str, Any]:
+    """Content hash and shape of a canonical panel.
+
+    ``data_sha256`` hashes every value of every column (columns sorted by name, rows in
+    their order, the index ignored): any change of data gives another hash.
+    """
+    cols = sorted(panel.columns)
+    hashed = pd.util.hash_pandas_object(panel[cols], index=False).to_numpy()
+    digest = hashlib.sha256(hashed.tobytes() + ",".join(cols).encode()).hexdigest()
+    return {
+        "data_sha256": digest,
+        "data_rows": len(panel),
+        "data_series": int(panel.groupby(GROUP_IDS).ngroups),
+        "data_start": str(pd.Timestamp(panel[PERIOD].min()).date()),
+        "data_end": str(pd.Timestamp(panel[PERIOD].max()).date()),
+    }

@@ -45,4 +45,4 @@ def test_forecaster_factories():
         model_under_test(object())
     lgb = lightgbm(spec=None, n_estimators=5)
     assert isinstance(lgb, Forecaster) and lgb.name == "lightgbm_opt"
-    assert getattr(lgb, "baseline", lgb).n_estimators == 5
+    assert lgb.n_estimators == 5

@@ -41,20 +41,9 @@ def model_under_test(model: Forecaster | None) -> Forecaster:
 def lightgbm(spec: DatasetSpec, name: str = "lightgbm_opt", **params: Any) -> Forecaster:
     """The LightGBM quantile baseline for ``spec``'s data (``params``: its settings; none
     = the baseline's defaults)."""
-    from stockcast.evaluation.baselines import LightGBMBaseline
+    from stockcast.baselines import LightGBMBaseline
 
-    return _WithSpec(LightGBMBaseline(name=name, **params), spec)
-
-
-class _WithSpec:
-    """A baseline whose ``forecast`` takes the dataset spec as a fifth argument, as a
-    protocol forecaster."""
-
-    def __init__(self, baseline: Any, spec: DatasetSpec) -> None:
-        self.baseline, self.spec, self.name = baseline, spec, baseline.name
-
-    def forecast(self, panel, origins, horizon, quantiles=None) -> pd.DataFrame:
-        return self.baseline.forecast(panel, origins, horizon, quantiles, self.spec)
+    return LightGBMBaseline(name=name, spec=spec, **params)
 
 
 def review_forecasts(forecaster: Forecaster, panel: pd.DataFrame, world: Window) -> pd.DataFrame:

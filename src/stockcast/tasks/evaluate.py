@@ -23,8 +23,10 @@ import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig, OmegaConf
+from hydra.utils import instantiate
+from omegaconf import DictConfig
 
+from stockcast.baselines import REGISTRY
 from stockcast.data.io import source_path
 from stockcast.data.panel import select_series
 from stockcast.evaluation.champion import GateDecision, decide
@@ -35,6 +37,7 @@ from stockcast.evaluation.metrics import (
     pit_values,
 )
 from stockcast.forecast.bundle import ForecastBundle
+from stockcast.forecast.cache import CachedForecaster
 from stockcast.forecast.dataset import TimeSplit
 from stockcast.forecast.interpret import (
     attention_profile,
@@ -73,21 +76,16 @@ class EvalResult:
 
 
 def baselines(cfg: DictConfig, spec) -> list[Forecaster]:
-    """The baselines of ``cfg.baselines`` as forecasters for the model's dataset."""
-    from stockcast.evaluation.baselines import make_baselines
-
-    entries = OmegaConf.to_container(cfg.baselines, resolve=True) if cfg.get("baselines") else {}
-    return [_SpecBound(b, spec) for b in make_baselines(entries)] if entries else []
-
-
-class _SpecBound:
-    """A baseline with the dataset spec bound: the forecaster protocol."""
-
-    def __init__(self, baseline, spec) -> None:
-        self.baseline, self.spec, self.name = baseline, spec, baseline.name
-
-    def forecast(self, panel, origins, horizon, quantiles=None):
-        return self.baseline.forecast(panel, origins, horizon, quantiles, self.spec)
+    """The baselines of ``cfg.baselines`` for the model's dataset, cached on disk by data
+    fingerprint and configuration (``cfg.evaluation.cache_dir``; null = no cache)."""
+    out: list[Forecaster] = []
+    for key, entry in (cfg.get("baselines") or {}).items():
+        if entry is False:
+            continue
+        make = REGISTRY[key] if entry is None else instantiate(entry, _partial_=True, _convert_="all")
+        out.append(make(name=key, spec=spec))
+    cache = cfg.evaluation.get("cache_dir")
+    return [CachedForecaster(b, cache) for b in out] if cache else out
 
 
 def run(cfg: DictConfig) -> EvalResult:

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from stockcast import PROJECT_ROOT
+from stockcast.schema import panel_fingerprint
 
 #: Tag holding the parent run of a Hydra multirun (children carry ``mlflow.parentRunId``).
 PARENT_RUN_FILE = ".mlflow_parent_run_id"
@@ -168,20 +168,6 @@ def log_config(cfg: DictConfig) -> None:
     mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config/config.yaml")
 
 
-def data_fingerprint(panel: pd.DataFrame) -> dict[str, Any]:
-    """Content hash and shape of a canonical panel (logged with every run that reads data)."""
-    cols = sorted(panel.columns)
-    hashed = pd.util.hash_pandas_object(panel[cols], index=False).to_numpy()
-    digest = hashlib.sha256(hashed.tobytes() + ",".join(cols).encode()).hexdigest()
-    return {
-        "data_sha256": digest,
-        "data_rows": len(panel),
-        "data_series": int(panel.groupby(["item_id", "location_id"]).ngroups),
-        "data_start": str(pd.Timestamp(panel["period"].min()).date()),
-        "data_end": str(pd.Timestamp(panel["period"].max()).date()),
-    }
-
-
 def log_fingerprint(
     panel: pd.DataFrame,
     prefix: str = "data",
@@ -200,7 +186,7 @@ def log_fingerprint(
         source: Where the data came from (a file path or the generator config).
         context: What the run used it for (``training``, ``evaluation``...).
     """
-    fp = data_fingerprint(panel)
+    fp = panel_fingerprint(panel)
     renamed = {k.replace("data", prefix, 1): v for k, v in fp.items()}
     mlflow.log_params(renamed)
     mlflow.set_tags({f"{prefix}.sha256": fp["data_sha256"]})
