@@ -127,3 +127,17 @@ def test_champion_moves_only_on_improvement(smoke_train, second_model, tmp_path)
         assert run.data.metrics["champion_test_pinball"] == pytest.approx(d["champion_score"])
         outcomes.append(d["promoted"])
     assert sorted(outcomes) == [False, True], "the gate must go both ways on the same pair"
+
+
+def test_baselines_are_cached_by_data_and_config(smoke_train, tmp_path):
+    result, _ = smoke_train
+    cache = tmp_path / "cache"
+    args = [f"model={result.model_version}", "evaluation.price_factors=[]", f"evaluation.cache_dir={cache}"]
+    first = mlflow.get_run(_evaluate(tmp_path / "1", args).run_id).data.metrics
+    assert first["baseline_cache_misses"] == 3 and first["baseline_cache_hits"] == 0
+    again = _evaluate(tmp_path / "2", args)
+    second = mlflow.get_run(again.run_id).data.metrics
+    assert second["baseline_cache_hits"] == 3 and second["baseline_cache_misses"] == 0
+    # a changed baseline config is another key
+    changed = mlflow.get_run(_evaluate(tmp_path / "3", [*args, "baselines.moving_average.window=3"]).run_id).data.metrics
+    assert changed["baseline_cache_misses"] == 1 and changed["baseline_cache_hits"] == 2

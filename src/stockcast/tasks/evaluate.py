@@ -112,6 +112,10 @@ def run(cfg: DictConfig) -> EvalResult:
         timings: dict[str, float] = {}
         cv = cross_validate(forecasters, panel, origins, horizon, bundle.quantiles, callback=timings.__setitem__)
         forecasts = by_model(cv)
+        cached = [f for f in forecasters if isinstance(f, CachedForecaster)]
+        if cached:
+            mlflow.log_metrics({"baseline_cache_hits": sum(f.hits for f in cached),
+                                "baseline_cache_misses": sum(f.misses for f in cached)})
         summary, children = _score_models(cfg, forecasts, timings, scale, origins, horizon, parent.info.run_id)
         mlflow.log_metrics(forecast_metrics(forecasts[bundle.name], prefix="test", scale=scale))
         fig = comparison_chart(summary, highlight=bundle.name)
