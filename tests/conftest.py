@@ -65,3 +65,13 @@ def early_model(tmp_path_factory, tracking_uri):
     out = tmp_path_factory.mktemp("early")
     cfg = compose_config("train", ["experiment=smoke", "max_series=10", "data.until=2017-06-01", f"model_name={MONITOR_MODEL}"], out)
     return run(cfg)
+
+
+@pytest.fixture(scope="session")
+def synthetic_smoke_train(tmp_path_factory, tracking_uri):
+    """The smoke experiment on the synthetic network (known true quantiles), trained once."""
+    from stockcast.tasks.train import run
+
+    out = tmp_path_factory.mktemp("synthetic_smoke_train")
+    cfg = compose_config("train", ["experiment=smoke", "data=synthetic", "model_name=synthetic-smoke-tft"], out)
+    return run(cfg), cfg

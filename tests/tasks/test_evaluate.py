@@ -141,3 +141,21 @@ def test_baselines_are_cached_by_data_and_config(smoke_train, tmp_path):
     # a changed baseline config is another key
     changed = mlflow.get_run(_evaluate(tmp_path / "3", [*args, "baselines.moving_average.window=3"]).run_id).data.metrics
     assert changed["baseline_cache_misses"] == 1 and changed["baseline_cache_hits"] == 2
+
+
+def test_synthetic_evaluation_reports_ratios_to_the_true_quantiles(synthetic_smoke_train, tmp_path):
+    result, _ = synthetic_smoke_train
+    ev = _evaluate(tmp_path, ["model_name=synthetic-smoke-tft", f"model={result.model_version}", "evaluation.price_factors=[]",
+                              "baselines.lightgbm={_target_:stockcast.baselines.LightGBMBaseline,n_estimators:20,num_leaves:7}"])
+    assert "true_quantiles" in set(ev.summary.model)
+    truth = ev.relative["true_quantiles"].set_index("model")
+    assert truth.loc["true_quantiles", "pinball"] == pytest.approx(1.0)
+    # the physical limit: no forecaster beats the true distribution by much on its own data
+    assert truth.loc["tft", "pinball"] > 0.9
+    # lightgbm is the reference baseline: ratios to it are reported too, per horizon as well
+    lgb = ev.relative["lightgbm"].set_index("model")
+    assert lgb.loc["lightgbm", "mae"] == pytest.approx(1.0)
+    by_h = ev.relative["lightgbm_by_horizon"]
+    assert set(by_h.horizon) == {1, 2, 3} and (by_h[by_h.model == "lightgbm"].mae_ratio == 1.0).all()
+    m = mlflow.get_run(ev.run_id).data.metrics
+    assert m["test_pinball_vs_true_quantiles"] == pytest.approx(truth.loc["tft", "pinball"])

@@ -149,3 +149,44 @@ def calibrated_metrics(
     metrics = forecast_metrics(table, prefix=f"{prefix}_uncalibrated", scale=scale)
     metrics.update(forecast_metrics(served, prefix=prefix, scale=scale))
     return metrics, served
+
+
+#: Metrics reported as ratios to a reference model (lower is better for all of them).
+RATIO_METRICS = ("mae", "rmse", "wape", "pinball", "pinball_scaled", "mase", "smape")
+
+
+def relative_to(summary: pd.DataFrame, reference: str, metrics: tuple[str, ...] = RATIO_METRICS) -> pd.DataFrame:
+    """Each model's metric divided by ``reference``'s (``model`` column + one column per
+    metric; 1.0 = as good as the reference, below 1 = better).
+
+    Raises:
+        ValueError: ``reference`` is not a row of ``summary``.
+    """
+    if reference not in set(summary["model"]):
+        raise ValueError(f"reference model {reference!r} is not among {sorted(summary['model'])}")
+    ref = summary.set_index("model").loc[reference]
+    cols = [m for m in metrics if m in summary and pd.notna(ref.get(m)) and ref[m] != 0]
+    out = summary[["model"]].copy()
+    for m in cols:
+        out[m] = summary[m].to_numpy(float) / float(ref[m])
+    return out.reset_index(drop=True)
+
+
+def relative_by_horizon(
+    tables: dict[str, pd.DataFrame], reference: str, metrics: tuple[str, ...] = ("mae", "pinball")
+) -> pd.DataFrame:
+    """Per horizon, each model's metric divided by ``reference``'s on the same horizon
+    (rows: model x horizon; columns: ``<metric>`` of the model and ``<metric>_ratio``)."""
+    if reference not in tables:
+        raise ValueError(f"reference model {reference!r} is not among {sorted(tables)}")
+    by_h = {name: metrics_by_horizon(t, prefix="x").set_index("horizon") for name, t in tables.items()}
+    ref = by_h[reference]
+    rows = []
+    for name, h in by_h.items():
+        for step in h.index:
+            row = {"model": name, "horizon": int(step)}
+            for m in metrics:
+                row[m] = float(h.loc[step, f"x_{m}"])
+                row[f"{m}_ratio"] = row[m] / float(ref.loc[step, f"x_{m}"]) if step in ref.index else np.nan
+            rows.append(row)
+    return pd.DataFrame(rows)

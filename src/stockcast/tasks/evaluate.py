@@ -35,6 +35,8 @@ from stockcast.evaluation.metrics import (
     mase_scale,
     metrics_by_horizon,
     pit_values,
+    relative_by_horizon,
+    relative_to,
 )
 from stockcast.forecast.bundle import ForecastBundle
 from stockcast.forecast.cache import CachedForecaster
@@ -46,6 +48,7 @@ from stockcast.forecast.interpret import (
 )
 from stockcast.forecast.protocol import Forecaster, by_model, cross_validate, rolling_origins
 from stockcast.forecast.scenarios import as_of, price_response, price_settings
+from stockcast.forecast.truth import TruthForecaster, TruthUnavailable
 from stockcast.plots.forecast import (
     attention_chart,
     calibration_chart,
@@ -56,6 +59,7 @@ from stockcast.plots.forecast import (
     price_response_chart,
 )
 from stockcast.schema import FORECAST_ORIGIN
+from stockcast.tracking.console import progress
 from stockcast.tracking.context import load_context
 from stockcast.tracking.mlflow_utils import log_config, log_fingerprint, log_table, tracked_run
 from stockcast.tracking.registry import current_champion, load_bundle
@@ -73,6 +77,8 @@ class EvalResult:
     child_runs: dict[str, str] = field(default_factory=dict)
     importance: pd.DataFrame | None = None
     price_response: pd.DataFrame | None = None
+    #: ratios to the reference baseline and (synthetic data) to the true quantiles, by name
+    relative: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 def baselines(cfg: DictConfig, spec) -> list[Forecaster]:
@@ -100,6 +106,9 @@ def run(cfg: DictConfig) -> EvalResult:
     if bundle.calibration is not None:  # the model's own quantiles, side by side
         forecasters.append(bundle.uncalibrated())
     forecasters += baselines(cfg, spec)
+    truth = _truth(cfg, spec)
+    if truth is not None:  # synthetic data: the generator's true quantiles, the physical limit
+        forecasters.append(truth)
 
     with tracked_run(
         cfg.logger.experiment_name,
@@ -110,13 +119,19 @@ def run(cfg: DictConfig) -> EvalResult:
         log_fingerprint(panel, name=spec.name, source=str(source_path(spec)), context="evaluation")
         mlflow.log_params({"model_uri": ctx.uri, "origins": str(origins), "horizon": horizon})
         timings: dict[str, float] = {}
-        cv = cross_validate(forecasters, panel, origins, horizon, bundle.quantiles, callback=timings.__setitem__)
+        with progress("evaluate: forecasting the test window", len(forecasters)) as advance:
+            def done(name: str, seconds: float) -> None:
+                timings[name] = seconds
+                advance(f"{name} {seconds:.1f}s")
+
+            cv = cross_validate(forecasters, panel, origins, horizon, bundle.quantiles, callback=done)
         forecasts = by_model(cv)
         cached = [f for f in forecasters if isinstance(f, CachedForecaster)]
         if cached:
             mlflow.log_metrics({"baseline_cache_hits": sum(f.hits for f in cached),
                                 "baseline_cache_misses": sum(f.misses for f in cached)})
         summary, children = _score_models(cfg, forecasts, timings, scale, origins, horizon, parent.info.run_id)
+        relative = _relative(cfg, summary, forecasts, bundle.name, truth)
         mlflow.log_metrics(forecast_metrics(forecasts[bundle.name], prefix="test", scale=scale))
         fig = comparison_chart(summary, highlight=bundle.name)
         mlflow.log_figure(fig, "summary/comparison.png")
@@ -132,7 +147,39 @@ def run(cfg: DictConfig) -> EvalResult:
             child_runs=children,
             importance=importance,
             price_response=pdp,
+            relative=relative,
         )
+
+
+def _truth(cfg: DictConfig, spec) -> Forecaster | None:
+    """The generator's true quantiles as a forecaster when the data is synthetic."""
+    name = cfg.evaluation.get("truth")
+    if not name or spec.generator is None:
+        return None
+    try:
+        return TruthForecaster.from_spec(spec, name=str(name))
+    except TruthUnavailable:
+        return None
+
+
+def _relative(cfg, summary, forecasts, model_name, truth) -> dict[str, pd.DataFrame]:
+    """Every model's accuracy as a ratio to the reference baseline (``evaluation.reference``,
+    LightGBM) and, on synthetic data, to the true quantiles; overall and per horizon. Logged
+    as tables and as ``test_<metric>_vs_<reference>`` metrics of the model."""
+    refs = [r for r in (cfg.evaluation.get("reference"), truth.name if truth is not None else None)
+            if r and r in forecasts]
+    out: dict[str, pd.DataFrame] = {}
+    for ref in refs:
+        overall = relative_to(summary, ref)
+        per_h = relative_by_horizon(forecasts, ref)
+        log_table(overall.round(4), f"summary/relative_to_{ref}.md")
+        log_table(overall, f"summary/relative_to_{ref}.csv")
+        log_table(per_h, f"summary/relative_to_{ref}_by_horizon.csv")
+        mine = overall.set_index("model").loc[model_name]
+        mlflow.log_metrics({f"test_{m}_vs_{ref}": float(v) for m, v in mine.items() if pd.notna(v)})
+        out[ref] = overall
+        out[f"{ref}_by_horizon"] = per_h
+    return out
 
 
 def _score_models(cfg, forecasts, timings, scale, origins, horizon, parent_id):
@@ -232,8 +279,13 @@ def _champion_gate(cfg, ctx, panel, origins, horizon, table, scale) -> GateDecis
 def summary(result: EvalResult) -> str:
     """The comparison table and the gate's decision, as ``evaluate.py`` prints them."""
     c = result.champion
+    cols = [k for k in ("model", "mae", "rmse", "pinball", "coverage_80", "mase", "bias_scaled", "seconds") if k in result.summary]
+    parts = [result.summary[cols].round(3).to_string(index=False)]
+    for ref, table in result.relative.items():
+        if not ref.endswith("_by_horizon"):
+            parts += ["", f"ratio to {ref} (below 1 = better):", table.round(3).to_string(index=False)]
     return "\n".join([
-        result.summary.round(3).to_string(index=False),
+        *parts,
         f"champion: {'PROMOTED' if c['promoted'] else 'kept'} (was v{c['champion_version']}, "
         f"evaluated v{c['challenger_version']}): {c['reason']}",
     ])
