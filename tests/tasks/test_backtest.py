@@ -28,7 +28,10 @@ def test_backtest_end_to_end(smoke_train, tmp_path):
     assert "stockcast_dc_avg_inventory" in run_data.metrics
     assert "classic_matched_avg_inventory" in run_data.metrics
     text = summary(bt)
-    assert "KPIs per echelon" in text and "matched fill rate" in text
+    assert "matched fill rate" in text and "== the answer ==" in text
+    # the answer ends the console: the backtest's headline and where to look next
+    tail = text.split("== the answer ==")[1]
+    assert "backtest: " in tail and "classic" in tail and "next: mlflow ui" in tail and "report: " in tail
     # the model forecast every review origin once, before the simulations
     origins = bt.forecasts["stockcast"]["forecast_origin"].drop_duplicates()
     assert len(origins) == len(bt.traces["stockcast"].demand[0])

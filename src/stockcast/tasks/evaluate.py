@@ -169,6 +169,16 @@ def _relative(cfg, summary, forecasts, model_name, truth) -> dict[str, pd.DataFr
     refs = [r for r in (cfg.evaluation.get("reference"), truth.name if truth is not None else None)
             if r and r in forecasts]
     out: dict[str, pd.DataFrame] = {}
+    # the best baseline on the primary metric: what the model has to beat, in one line
+    own = {model_name, f"{model_name}_uncalibrated", truth.name if truth is not None else None}
+    rivals = summary[~summary["model"].isin(own)]
+    if len(rivals):
+        best = str(rivals.sort_values("pinball").iloc[0]["model"])
+        mine = relative_to(summary, best).set_index("model").loc[model_name]
+        mlflow.set_tag("summary.best_baseline", best)
+        mlflow.log_metrics({f"test_{m}_vs_best_baseline": float(v) for m, v in mine.items() if pd.notna(v)})
+        out["best_baseline"] = relative_to(summary, best)
+        out["best_baseline"].attrs["reference"] = best
     for ref in refs:
         overall = relative_to(summary, ref)
         per_h = relative_by_horizon(forecasts, ref)
@@ -282,7 +292,7 @@ def summary(result: EvalResult) -> str:
     cols = [k for k in ("model", "mae", "rmse", "pinball", "coverage_80", "mase", "bias_scaled", "seconds") if k in result.summary]
     parts = [result.summary[cols].round(3).to_string(index=False)]
     for ref, table in result.relative.items():
-        if not ref.endswith("_by_horizon"):
+        if not ref.endswith("_by_horizon") and ref != "best_baseline":
             parts += ["", f"ratio to {ref} (below 1 = better):", table.round(3).to_string(index=False)]
     return "\n".join([
         *parts,
