@@ -7,6 +7,7 @@ from pathlib import Path
 
 import mlflow
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -16,6 +17,12 @@ import stockcast.config  # noqa: F401
 from stockcast import PROJECT_ROOT
 
 CONF_DIR = str(PROJECT_ROOT / "conf")
+
+# One intra-op thread per test process (and its subprocesses): tests run side by side
+# (pytest-xdist) on small machines, where torch's default of one thread per core
+# oversubscribes the cores and makes every training step many times slower.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+torch.set_num_threads(1)
 
 
 def compose_config(config_name: str, overrides: list[str], output_dir: Path) -> DictConfig:
