@@ -5,18 +5,24 @@ Steps (each in its own module):
 1. validate the supply tables and the forecast (:mod:`stockcast.data.supply`,
    :func:`~stockcast.optimization.distribution.forecast_array`);
 2. build the network graph, landed costs and each node's reference replenishment path
-   (:mod:`~stockcast.optimization.network`);
+   (:mod:`~stockcast.optimization.network`) and the cut levels
+   (:mod:`~stockcast.optimization.cuts`);
 3. protection-period demand per node (lead time of the reference path + review period,
    lead-time spread mixed in) as ``n_scenarios`` equally likely values
    (:mod:`~stockcast.optimization.distribution`);
 4. choose each node's price from the candidates by newsvendor profit
    (:mod:`~stockcast.optimization.pricing`);
 5. solve the network problem (orders, transfers, positions under budget, capacities,
-   MOQs, service floors) with CVXPY (:mod:`~stockcast.optimization.network`);
+   MOQs, service floors) with CVXPY (:mod:`~stockcast.optimization.problem`);
 6. write the decisions table and KPIs (:mod:`~stockcast.optimization.decisions`);
 7. re-plan under each configured supply disruption and report its cost and the changed
    sourcing (the compiled problem is reused: only parameters change; each node keeps its
    base protection-period demand so the objective delta is the cost of the disruption).
+
+A :class:`Planner` holds one configuration and the compiled problems it has built
+(:class:`~stockcast.optimization.problem.ProblemCache`): planning again with the same
+network structure (a new forecast, stock, prices, a disruption) only refreshes parameters.
+:func:`plan` is a one-shot planner.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import pandas as pd
 from scipy import special
 
 from stockcast.data.supply import SupplyTables, validate_supply
+from stockcast.optimization.cuts import budget_adjusted_ratio, cut_levels, transfer_ratio
 from stockcast.optimization.decisions import (
     NodeContext,
     add_markdown_evidence,
@@ -48,19 +55,11 @@ from stockcast.optimization.distribution import (
 from stockcast.optimization.network import (
     CostModel,
     DisruptionSpec,
-    Flags,
     Network,
-    NetworkProblem,
-    budget_adjusted_ratio,
     build_network,
-    cut_levels,
     disrupt,
     keep_lanes,
-    network_problem,
-    node_values,
-    solve_network,
     surplus_lanes,
-    transfer_ratio,
 )
 from stockcast.optimization.newsvendor import critical_ratio, newsvendor_quantity
 from stockcast.optimization.pricing import (
@@ -69,6 +68,13 @@ from stockcast.optimization.pricing import (
     choose_prices,
     elasticity_grid,
     table_grid,
+)
+from stockcast.optimization.problem import (
+    Flags,
+    NetworkProblem,
+    ProblemCache,
+    node_values,
+    solve_network,
 )
 
 
@@ -292,6 +298,9 @@ def plan(
 ) -> PlanResult:
     """Stock, transfer, sourcing and price decisions for a network from quantile forecasts.
 
+    A one-shot :class:`Planner` (compiled problems are not kept after the call; plan
+    repeatedly through one ``Planner`` to reuse them).
+
     Args:
         forecast: Forecast table (``item_id``, ``location_id``, ``horizon``,
             ``forecast_origin``, ``q<level>`` columns) at the list price.
@@ -311,8 +320,43 @@ def plan(
         InfeasibleProblemError: No feasible plan (names the constraint and items).
         SolverFailedError: The solver failed or returned an inaccurate answer.
     """
+    return Planner(config).plan(forecast, supply, price_forecasts)
+
+
+class Planner:
+    """Plans with one :class:`PlanConfig`, keeping the compiled problems it builds.
+
+    Args:
+        config: :class:`PlanConfig` or a plain dict of its fields.
+        cache_size: Compiled problems kept (one per network structure).
+    """
+
+    def __init__(self, config: PlanConfig | Mapping[str, Any] | None = None, *,
+                 cache_size: int = 4) -> None:
+        self.config = PlanConfig.from_dict(config)
+        self.problems = ProblemCache(cache_size)
+
+    def plan(
+        self,
+        forecast: pd.DataFrame,
+        supply: SupplyTables | Mapping[str, pd.DataFrame],
+        price_forecasts: pd.DataFrame | Sequence[pd.DataFrame] | None = None,
+        *,
+        config: PlanConfig | None = None,
+    ) -> PlanResult:
+        """See :func:`plan`; ``config`` overrides the planner's for this call only."""
+        cfg = self.config if config is None else PlanConfig.from_dict(config)
+        return _plan(forecast, supply, cfg, price_forecasts, self.problems)
+
+
+def _plan(
+    forecast: pd.DataFrame,
+    supply: SupplyTables | Mapping[str, pd.DataFrame],
+    cfg: PlanConfig,
+    price_forecasts: pd.DataFrame | Sequence[pd.DataFrame] | None,
+    problems: ProblemCache,
+) -> PlanResult:
     t_start = time.perf_counter()
-    cfg = PlanConfig.from_dict(config)
     tables = validate_supply(supply)
     fa = forecast_array(forecast)
     net = build_network(fa.keys, tables, cfg.cost_model())
@@ -366,7 +410,7 @@ def plan(
     z = float(special.ndtri(cfg.network_service_level)) if flags.safety_stock else None
     values = node_values(net, demand, levels, price, flags, budget=cfg.budget,
                          min_service_level=cfg.min_service_level, network_z=z)
-    problem = network_problem(net, levels, flags)
+    problem = problems.get(net, levels, flags)
     options = cfg.mip_solver_options if problem.is_mip else cfg.solver_options
     sol = solve_network(net, levels, flags, values, solver=cfg.solver,
                         mip_solver=cfg.mip_solver, options=options, problem=problem)

@@ -13,6 +13,7 @@ from stockcast.optimization import (
     DECISION_COLUMNS,
     EmpiricalDemand,
     PlanConfig,
+    Planner,
     QuantileFunction,
     ScenarioNewsvendor,
     SolverFailedError,
@@ -22,7 +23,7 @@ from stockcast.optimization import (
     plan,
     protection_samples,
 )
-from stockcast.optimization.network import cut_levels
+from stockcast.optimization.cuts import cut_levels
 
 LEVELS = np.array([0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98])
 
@@ -231,10 +232,16 @@ def test_single_item_plan_orders_up_to_the_critical_quantile():
 
 def test_plan_reuses_the_compiled_problem_and_checks_status():
     sup = world(econ={("A", "S1"): {"on_hand": 20.0}})
-    first = plan(forecast({("A", "S1"): (90.0, 30.0)}), sup, {**BASE, "seed": 11})
-    again = plan(forecast({("A", "S1"): (120.0, 30.0)}), sup, {**BASE, "seed": 11})
-    assert first.stats["status"] == "optimal" and not again.stats["compiled_now"]
+    planner = Planner({**BASE, "seed": 11})
+    first = planner.plan(forecast({("A", "S1"): (90.0, 30.0)}), sup)
+    again = planner.plan(forecast({("A", "S1"): (120.0, 30.0)}), sup)
+    assert first.stats["status"] == "optimal" and first.stats["compiled_now"]
+    assert not again.stats["compiled_now"] and planner.problems.built == 1
     assert again.stats["setup_time_s"] < 0.5
+    # the compiled problems belong to the planner: a new one compiles its own
+    other = Planner({**BASE, "seed": 11}).plan(forecast({("A", "S1"): (120.0, 30.0)}), sup)
+    assert other.stats["compiled_now"]
+    assert other.stats["objective"] == pytest.approx(again.stats["objective"], rel=1e-9)
     assert rows(again, "order")["quantity"].iat[0] > rows(first, "order")["quantity"].iat[0]
     with pytest.warns(UserWarning), pytest.raises(SolverFailedError, match="user_limit"):
         plan(forecast({("A", "S1"): (90.0, 30.0)}), sup,
