@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -466,3 +466,42 @@ def _replan(net: Network, fa: ForecastArray, cfg: PlanConfig, spec: DisruptionSp
     return DisruptionResult(spec.label, objective - base_objective, base_objective, objective,
                             compare_plans(base_decisions, decisions, tol=cfg.quantity_tol),
                             decisions, summary, dict(sol.stats))
+
+
+#: ``DisruptionSpec.supplier_id`` value meaning "the supplier the base plan relies on most".
+AUTO_SUPPLIER = "auto"
+
+
+def main_supplier(result: PlanResult, supply: SupplyTables) -> str:
+    """The supplier a plan orders the most units from (else the one with most capacity)."""
+    orders = result.decisions[result.decisions["action"] == "order"]
+    if orders.empty:
+        return str(supply.suppliers.groupby("supplier_id")["capacity"].sum().idxmax())
+    return str(orders.groupby("source")["quantity"].sum().idxmax())
+
+
+def plan_with_disruptions(
+    forecast: pd.DataFrame,
+    supply: SupplyTables | Mapping[str, pd.DataFrame],
+    config: PlanConfig | Mapping[str, Any] | None = None,
+    price_forecasts: pd.DataFrame | Sequence[pd.DataFrame] | None = None,
+    *,
+    planner: Planner | None = None,
+) -> PlanResult:
+    """:func:`plan`, with ``supplier_id: auto`` disruptions aimed at the supplier that the
+    undisrupted plan orders the most units from (the disruption that matters).
+
+    The undisrupted plan is solved first; the second plan reuses its compiled problem
+    (one :class:`Planner`).
+    """
+    cfg = PlanConfig.from_dict(config)
+    planner = planner or Planner(cfg)
+    if not any(d.supplier_id == AUTO_SUPPLIER for d in cfg.disruptions):
+        return planner.plan(forecast, supply, price_forecasts, config=cfg)
+    tables = validate_supply(supply)
+    base = planner.plan(forecast, tables, price_forecasts, config=replace(cfg, disruptions=()))
+    main = main_supplier(base, tables)
+    specs = tuple(replace(d, supplier_id=main) if d.supplier_id == AUTO_SUPPLIER else d
+                  for d in cfg.disruptions)
+    return planner.plan(forecast, tables, price_forecasts,
+                        config=replace(cfg, disruptions=specs))

@@ -117,13 +117,18 @@ def log_config(cfg: DictConfig) -> None:
     mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config/config.yaml")
 
 
+def table_sha256(df: pd.DataFrame) -> str:
+    """Content hash of a table: its column names and values (row order matters, not the
+    index or the column order)."""
+    cols = sorted(df.columns)
+    hashed = pd.util.hash_pandas_object(df[cols], index=False).to_numpy()
+    return hashlib.sha256(hashed.tobytes() + ",".join(cols).encode()).hexdigest()
+
+
 def data_fingerprint(panel: pd.DataFrame) -> dict[str, Any]:
     """Content hash and shape of a canonical panel (logged with every run that reads data)."""
-    cols = sorted(panel.columns)
-    hashed = pd.util.hash_pandas_object(panel[cols], index=False).to_numpy()
-    digest = hashlib.sha256(hashed.tobytes() + ",".join(cols).encode()).hexdigest()
     return {
-        "data_sha256": digest,
+        "data_sha256": table_sha256(panel),
         "data_rows": len(panel),
         "data_series": int(panel.groupby(["item_id", "location_id"]).ngroups),
         "data_start": str(pd.Timestamp(panel["period"].min()).date()),

@@ -1,4 +1,4 @@
-"""optimize.py end to end on the smoke model: explained decisions, MLflow record, errors."""
+"""The optimize task end to end on the smoke model: explained decisions, MLflow record, errors."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-
-from tests.conftest import compose_config
+from conftest import compose_config
 
 DECISION_COLUMNS = [
     "item_id", "location_id", "action", "source", "quantity", "price", "expected_profit",
@@ -19,7 +18,7 @@ DECISION_COLUMNS = [
 
 @pytest.fixture(scope="module")
 def optimized(smoke_train, tmp_path_factory):
-    from stockcast.optimization.run import run
+    from stockcast.tasks.optimize import run
 
     result, _ = smoke_train
     out = tmp_path_factory.mktemp("optimize")
@@ -75,7 +74,7 @@ def test_markdowns_come_from_reforecast_demand(optimized):
 
 
 def test_forecast_file_input(optimized, tmp_path):
-    from stockcast.optimization.run import run
+    from stockcast.tasks.optimize import run
 
     res, _ = optimized
     path = tmp_path / "forecast.parquet"
@@ -87,7 +86,7 @@ def test_forecast_file_input(optimized, tmp_path):
 
 def test_infeasible_budget_fails_the_run(smoke_train, tmp_path):
     from stockcast.errors import InfeasibleProblemError
-    from stockcast.optimization.run import run
+    from stockcast.tasks.optimize import run
 
     result, _ = smoke_train
     cfg = compose_config(
