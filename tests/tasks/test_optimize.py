@@ -45,6 +45,8 @@ def test_decisions_table_is_written_and_explained(optimized):
 
 
 def test_optimize_run_is_logged(optimized):
+    from stockcast.tasks.optimize import summary
+
     res, _ = optimized
     run = mlflow.get_run(res.run_id)
     assert run.info.status == "FINISHED"
@@ -57,6 +59,11 @@ def test_optimize_run_is_logged(optimized):
     # the disruption re-plans hit the supplier the base plan uses most, and cost something
     assert len(res.plan.disruptions) == 2
     assert all(dis.cost >= -1e-6 for dis in res.plan.disruptions)
+    text = summary(res)
+    for dis in res.plan.disruptions:
+        assert f"disruption '{dis.label}'" in text
+        assert not dis.note or dis.note in text
+    assert res.files["decisions_csv"] in text
 
 
 def test_markdowns_come_from_reforecast_demand(optimized):

@@ -17,7 +17,8 @@ Steps (each in its own module):
 6. write the decisions table and KPIs (:mod:`~stockcast.optimization.decisions`);
 7. re-plan under each configured supply disruption and report its cost and the changed
    sourcing (the compiled problem is reused: only parameters change; each node keeps its
-   base protection-period demand so the objective delta is the cost of the disruption).
+   base protection-period demand so the objective delta is the cost of the disruption; a
+   note says how a slowdown moved the landed cost, and when a re-plan equals another).
 
 A :class:`Planner` holds one configuration and the compiled problems it has built
 (:class:`~stockcast.optimization.problem.ProblemCache`): planning again with the same
@@ -47,6 +48,7 @@ from stockcast.optimization.decisions import (
     summarize,
 )
 from stockcast.optimization.distribution import (
+    NODE_KEYS,
     EmpiricalDemand,
     ForecastArray,
     forecast_array,
@@ -231,6 +233,9 @@ class DisruptionResult:
         decisions: The full re-planned decisions table.
         summary: KPIs of the re-plan.
         stats: Solver statistics of the re-plan.
+        note: What a lead-time change did to the supplier's landed cost and, when it is
+            dropped everywhere, why the re-plan equals the outage; ``same plan as ...`` when
+            it equals an earlier disruption's re-plan.
     """
 
     label: str
@@ -241,6 +246,7 @@ class DisruptionResult:
     decisions: pd.DataFrame
     summary: dict[str, Any]
     stats: dict[str, Any]
+    note: str = ""
 
 
 @dataclass
@@ -432,6 +438,7 @@ def _plan(
                 sol.stats["objective"], ctx)
         for spec in cfg.disruptions
     ]
+    _note_equal_plans(results, cfg.quantity_tol)
     stats["total_time_s"] = time.perf_counter() - t_start
     return PlanResult(decisions, report, stats, summary, results, pricing)
 
@@ -444,7 +451,12 @@ def _replan(net: Network, fa: ForecastArray, cfg: PlanConfig, spec: DisruptionSp
 
     Each node keeps its base protection-period demand so the two objectives are comparable:
     the disruption acts through supplier availability/capacity and landed costs (a longer
-    or wider lead time raises pipeline/spread holding), not through a longer window.
+    or wider lead time raises pipeline/spread holding), not through a longer window. (One
+    protection period per item-location, set by its cheapest landed path: lengthening it
+    only where a slowed supplier is kept, while an outage's substitutes keep theirs, would
+    rate a slowdown above an outage, which it cannot cost: the slowed plan may always drop
+    the supplier.) So a slowed supplier whose landed cost comes to exceed the alternative
+    everywhere gives the outage's plan; :attr:`DisruptionResult.note` says so.
     """
     dnet = disrupt(net, spec, cfg.cost_model())
     demand = ctx.demand
@@ -465,7 +477,55 @@ def _replan(net: Network, fa: ForecastArray, cfg: PlanConfig, spec: DisruptionSp
     objective = sol.stats["objective"]
     return DisruptionResult(spec.label, objective - base_objective, base_objective, objective,
                             compare_plans(base_decisions, decisions, tol=cfg.quantity_tol),
-                            decisions, summary, dict(sol.stats))
+                            decisions, summary, dict(sol.stats),
+                            note=_disruption_note(spec, net, dnet, base_decisions, decisions,
+                                                  cfg.quantity_tol))
+
+
+def _supplier_units(decisions: pd.DataFrame, spec: DisruptionSpec) -> float:
+    d = decisions[(decisions["action"] == "order") & (decisions["source"] == spec.supplier_id)]
+    if spec.items is not None:
+        d = d[d["item_id"].isin([str(i) for i in spec.items])]
+    return float(d["quantity"].sum())
+
+
+def _disruption_note(spec: DisruptionSpec, net: Network, dnet: Network, base: pd.DataFrame,
+                     after: pd.DataFrame, tol: float) -> str:
+    """How a slowed supplier's landed cost moved; why it is dropped when it is."""
+    if spec.down or spec.capacity_factor == 0 or spec.lead_time_factor == 1.0:
+        return ""
+    hit = dnet.arcs["supplier_id"] == spec.supplier_id
+    if spec.items is not None:
+        hit &= dnet.arcs["item_id"].isin([str(i) for i in spec.items])
+    served = base[(base["action"] == "order") & (base["source"] == spec.supplier_id)]
+    nodes = dnet.nodes.reset_index().rename(columns={"index": "node"})
+    rows = served[NODE_KEYS].drop_duplicates().merge(nodes, on=NODE_KEYS)
+    used = hit & dnet.arcs["node"].isin(rows["node"])
+    used = used if used.any() else hit
+    rise = (dnet.arcs.loc[used, "landed_cost"] - net.arcs.loc[used, "landed_cost"]).mean()
+    note = (f"lead time x{spec.lead_time_factor:g} raises {spec.supplier_id}'s landed cost by "
+            f"{rise:.4g}/u on average where it supplied (pipeline and spread holding; each "
+            "item-location keeps its base protection period)")
+    if _supplier_units(base, spec) <= tol or _supplier_units(after, spec) > tol:
+        return note
+    own = dnet.arcs[hit].groupby("node")["landed_cost"].min()
+    examples = [f"{r.item_id}@{r.location_id}: {own[r.node]:.4g}/u vs {r.ref_source} "
+                f"{r.ref_cost:.4g}/u" for r in rows.head(3).itertuples(index=False)
+                if r.node in own.index]
+    return (f"{note}; it now exceeds the alternative's for every item-location it supplied"
+            f"{' (' + '; '.join(examples) + ')' if examples else ''}, so the re-plan orders "
+            "nothing from it and equals the outage")
+
+
+def _note_equal_plans(results: list[DisruptionResult], tol: float) -> None:
+    """Say so when a re-plan is the same plan as an earlier disruption's."""
+    for k, res in enumerate(results):
+        for other in results[:k]:
+            diff = compare_plans(other.decisions, res.decisions, tol=tol)
+            if diff.empty:
+                same = f"same plan as '{other.label}'"
+                res.note = f"{same}: {res.note}" if res.note else same
+                break
 
 
 #: ``DisruptionSpec.supplier_id`` value meaning "the supplier the base plan relies on most".

@@ -141,7 +141,7 @@ def _log_plan(result: PlanResult, forecast: pd.DataFrame, supply: SupplyTables,
                                           default=str)), "decisions/solver_and_summary.json")
     if result.disruptions:
         rows = [{"disruption": d.label, "cost": d.cost, "objective_base": d.objective_base,
-                 "objective": d.objective, "changed_lines": len(d.changed_sourcing)}
+                 "objective": d.objective, "changed_lines": len(d.changed_sourcing), "note": d.note}
                 for d in result.disruptions]
         mlflow.log_text(pd.DataFrame(rows).to_csv(index=False), "disruptions/summary.csv")
         for i, d in enumerate(result.disruptions):
@@ -173,8 +173,11 @@ def summary(result: OptimizeResult) -> str:
         if key in s:
             lines.append(f"  {key}: {s[key]:,.3f}")
     for dis in p.disruptions:
-        lines.append(f"  disruption '{dis.label}': costs {dis.cost:,.2f} more; "
-                     f"{len(dis.changed_sourcing)} lines re-sourced")
+        line = (f"  disruption '{dis.label}': costs {dis.cost:,.2f} more; "
+                f"{len(dis.changed_sourcing)} lines re-sourced")
+        lines.append(line)
+        if dis.note:
+            lines.append(f"    ({dis.note})")
     cols = [c for c in ("item_id", "location_id", "action", "source", "quantity", "price",
                         "alternative") if c in d]
     top = d[d["action"] != "none"].sort_values("quantity", ascending=False).head(8)[cols]
