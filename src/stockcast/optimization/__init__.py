@@ -1,6 +1,8 @@
 """Inventory optimization: quantile forecasts + supply tables -> stock, transfer, price decisions.
 
-Entry point: :func:`plan` (see :mod:`stockcast.optimization.plan`). Building blocks:
+Entry point: :func:`plan` (see :mod:`stockcast.optimization.plan`; the stages of one plan in
+:mod:`~stockcast.optimization.planning`, large plans decomposed by item on Dask in
+:mod:`~stockcast.optimization.decompose`). Building blocks:
 :mod:`~stockcast.optimization.distribution` (quantile functions, scenarios, protection
 period), :mod:`~stockcast.optimization.newsvendor` (closed form + scenario LP),
 :mod:`~stockcast.optimization.network` (graph, landed costs, disruptions),

@@ -88,6 +88,46 @@ def transfer_ratio(net: Network, price: np.ndarray, cr: np.ndarray, n_atoms: int
     return out
 
 
+def budget_ratio(lam: float, under: np.ndarray, over: np.ndarray, ref_cost: np.ndarray,
+                 cash_cost: np.ndarray) -> np.ndarray:
+    """Critical ratio per node when each unit of spend costs ``lam`` more:
+    ``(b - c_i - lam * cash_i) / (b + o)``, clipped to [0, 1]."""
+    return np.clip((under - ref_cost - lam * cash_cost) / over, 0.0, 1.0)
+
+
+def closed_form_spend(demand: EmpiricalDemand, *, under: np.ndarray, over: np.ndarray,
+                      ref_cost: np.ndarray, cash_cost: np.ndarray, stock: np.ndarray,
+                      lam: float) -> float:
+    """Cash spend ``sum cash_i (y_i - stock_i)+`` of the closed form at budget price ``lam``."""
+    ratio = budget_ratio(lam, under, over, ref_cost, cash_cost)
+    y = np.where(ratio > 0, demand.quantile(ratio), 0.0)
+    return float(np.sum(cash_cost * np.maximum(y - stock, 0.0)))
+
+
+def budget_multiplier(demand: EmpiricalDemand, *, under: np.ndarray, over: np.ndarray,
+                      ref_cost: np.ndarray, cash_cost: np.ndarray, stock: np.ndarray,
+                      budget: float, iterations: int = 60) -> float | None:
+    """The closed form's Lagrange multiplier of a budget (bisection on its spend).
+
+    Returns:
+        The smallest price ``lam`` (to bisection accuracy) at which the closed-form spend
+        meets ``budget``, or ``None`` when the closed form fits the budget.
+    """
+    terms = {"under": under, "over": over, "ref_cost": ref_cost, "cash_cost": cash_cost,
+             "stock": stock}
+    if closed_form_spend(demand, lam=0.0, **terms) <= budget:
+        return None
+    hi = float(np.max((under - ref_cost) / np.maximum(cash_cost, 1e-12), initial=0.0)) + 1.0
+    lo = 0.0
+    for _ in range(iterations):
+        mid = 0.5 * (lo + hi)
+        if closed_form_spend(demand, lam=mid, **terms) > budget:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
 def budget_adjusted_ratio(demand: EmpiricalDemand, *, under: np.ndarray, over: np.ndarray,
                           ref_cost: np.ndarray, cash_cost: np.ndarray, stock: np.ndarray,
                           budget: float, iterations: int = 60) -> np.ndarray | None:
@@ -95,26 +135,14 @@ def budget_adjusted_ratio(demand: EmpiricalDemand, *, under: np.ndarray, over: n
 
     With multiplier ``lam`` on spend, node ``i`` orders up to its quantile at
     ``(b - c_i - lam * cash_i) / (b + o)``; bisection finds the ``lam`` at which the
-    closed-form spend ``sum cash_i (y_i - stock_i)+`` meets the budget. Used only to place
-    cut levels where budget-limited positions will land.
+    closed-form spend ``sum cash_i (y_i - stock_i)+`` meets the budget
+    (:func:`budget_multiplier`). Used only to place cut levels where budget-limited
+    positions will land.
 
     Returns:
         The adjusted ratio per node, or ``None`` when the closed form fits the budget.
     """
-    def spend(lam: float) -> tuple[float, np.ndarray]:
-        ratio = np.clip((under - ref_cost - lam * cash_cost) / over, 0.0, 1.0)
-        y = np.where(ratio > 0, demand.quantile(ratio), 0.0)
-        return float(np.sum(cash_cost * np.maximum(y - stock, 0.0))), ratio
-
-    total, _ = spend(0.0)
-    if total <= budget:
-        return None
-    hi = float(np.max((under - ref_cost) / np.maximum(cash_cost, 1e-12), initial=0.0)) + 1.0
-    lo = 0.0
-    for _ in range(iterations):
-        mid = 0.5 * (lo + hi)
-        if spend(mid)[0] > budget:
-            lo = mid
-        else:
-            hi = mid
-    return spend(hi)[1]
+    lam = budget_multiplier(demand, under=under, over=over, ref_cost=ref_cost,
+                            cash_cost=cash_cost, stock=stock, budget=budget,
+                            iterations=iterations)
+    return None if lam is None else budget_ratio(lam, under, over, ref_cost, cash_cost)
