@@ -8,7 +8,8 @@ horizon steps, 4 candidate prices) is planned with a binding budget
 * decomposed by item (``decompose=true``) on a ``LocalCluster`` of ``--workers``
   processes (one thread each), blocks of ``--block-size`` item-locations.
 
-Each run happens in a fresh subprocess, so its peak memory (the planning process plus,
+Cluster start (and the workers' first imports) is timed apart from the plan. Each run
+happens in a fresh subprocess, so its peak memory (the planning process plus,
 for the decomposed runs, the Dask workers' peak resident memory) is its own. Printed:
 wall time of the whole plan, solver time (summed over blocks and rounds), rounds, the
 objective and its gap to the single LP of the same size (same run), spend / budget.
@@ -65,6 +66,7 @@ def one(size: int, mode: str, args: argparse.Namespace) -> dict:
         with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
                           dashboard_address=None, memory_limit=None) as cluster, \
                 Client(cluster) as client:
+            client.run(lambda: __import__("stockcast.optimization.decompose"))  # warm up
             started = time.perf_counter()
             res = Planner(cfg, client=client).plan(forecast, supply)
             peaks = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)

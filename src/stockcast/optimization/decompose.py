@@ -230,9 +230,19 @@ class BlockPlanner:
         """Keep solve ``index`` as the block's plan; ``budget`` is its share for re-plans."""
         self.solved = replace(self.history[index], budget=budget)
 
-    def result(self) -> PlanResult:
-        """The block's plan from its last solve (no disruptions)."""
-        return self.prep.result(self.solved)
+    def result(self, atoms: int = 16) -> PlanResult:
+        """The block's plan from its selected solve (no disruptions).
+
+        Its ``pricing.demand`` keeps ``atoms`` equally spaced atoms of each node's sorted
+        demand samples (a summary: the full samples stay on the worker), so that gathering
+        a large plan does not copy every scenario.
+        """
+        res = self.prep.result(self.solved)
+        samples = res.pricing.demand.samples
+        if atoms and samples.shape[1] > atoms:
+            idx = ((np.arange(atoms) + 0.5) / atoms * samples.shape[1]).astype(int)
+            res.pricing = replace(res.pricing, demand=EmpiricalDemand(samples[:, idx]))
+        return res
 
     def replans(self, specs: Sequence[DisruptionSpec],
                 base_decisions: pd.DataFrame) -> list[DisruptionResult]:
@@ -370,8 +380,10 @@ def plan_decomposed(
 
     Returns:
         :class:`~stockcast.optimization.plan.PlanResult` whose tables are the blocks'
-        tables concatenated, KPIs summed over blocks, and ``stats`` with ``decomposed``,
-        ``n_blocks``, ``rounds`` (coordination log) and timings.
+        tables concatenated, KPIs summed over blocks, ``stats`` with ``decomposed``,
+        ``n_blocks``, ``rounds`` (coordination log), ``lagrangian_bound`` and timings, and
+        ``pricing.demand`` a 16-atom summary of each node's demand
+        (:meth:`BlockPlanner.result`).
     """
     t_start = time.perf_counter()
     cfg = PlanConfig.from_dict(config)
