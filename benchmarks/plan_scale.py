@@ -57,7 +57,7 @@ def one(size: int, mode: str, args: argparse.Namespace) -> dict:
     cfg = {"n_scenarios": args.scenarios, "moq": False, "price_elasticity": -2.0,
            "pricing_scope": "all", "budget": budget, "decompose": mode == "decomposed",
            "workers": args.workers, "block_size": args.block_size,
-           "coordination_rounds": args.rounds}
+           "coordination_rounds": args.rounds, "keep_block_problems": not args.lean}
     worker_rss = 0.0
     t0 = time.perf_counter()
     if mode == "decomposed":
@@ -101,6 +101,8 @@ def main() -> None:
     parser.add_argument("--scenarios", type=int, default=256)
     parser.add_argument("--dcs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--lean", action="store_true",
+                        help="blocks rebuild their problems each round (less memory)")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per run")
     parser.add_argument("--one", nargs=2, metavar=("SIZE", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -110,7 +112,8 @@ def main() -> None:
     rows = []
     passthrough = ["--workers", str(args.workers), "--block-size", str(args.block_size),
                    "--rounds", str(args.rounds), "--scenarios", str(args.scenarios),
-                   "--dcs", str(args.dcs), "--seed", str(args.seed)]
+                   "--dcs", str(args.dcs), "--seed", str(args.seed)] + (
+                       ["--lean"] if args.lean else [])
     for size in args.sizes:
         modes = (["single"] if size <= args.single_max else []) + ["decomposed"]
         for mode in modes:

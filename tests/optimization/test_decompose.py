@@ -95,7 +95,8 @@ def test_decomposed_plan_respects_shared_storage(client):
 def test_decomposed_disruption_replans_the_main_supplier(client):
     fc, sup = network(n_items=4, n_stores=6)
     cfg = {**BASE, "budget": budget_of(fc, sup, 0.8), "decompose": True, "block_size": 12,
-           "disruptions": [{"supplier_id": "auto", "down": True}]}
+           "disruptions": [{"supplier_id": "auto", "down": True}],
+           "keep_block_problems": False}  # the re-plan rebuilds its block's problem
     res = plan_with_disruptions(fc, sup, cfg, planner=Planner(cfg, client=client))
     (down,) = res.disruptions
     orders = res.decisions[res.decisions["action"] == "order"]

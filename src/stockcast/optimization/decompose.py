@@ -59,14 +59,13 @@ from stockcast.data.supply import SupplyTables, validate_supply
 from stockcast.optimization.distribution import EmpiricalDemand, forecast_array
 from stockcast.optimization.network import DisruptionSpec
 from stockcast.optimization.planning import (
-    AUTO_SUPPLIER,
     DisruptionResult,
     PlanConfig,
     PlanResult,
     PreparedPlan,
     Solved,
-    main_supplier,
     prepare,
+    resolve_auto,
 )
 from stockcast.optimization.pricing import PricingResult
 from stockcast.optimization.problem import ProblemCache
@@ -216,6 +215,9 @@ class BlockPlanner:
         if self.cfg.budget_includes_transfers:
             spend += float(net.lanes["transfer_cost"].to_numpy() @ sol.transfer)
         sol.stats["objective"] -= price * spend
+        if not self.cfg.keep_block_problems:
+            self.problems.clear()
+            solved = replace(solved, problem=None)
         self.history.append(solved)
         self.solved = solved
         loc_use = np.bincount(net.nodes["loc"].to_numpy(), weights=sol.position,
@@ -256,6 +258,9 @@ class BlockPlanner:
             if not hit.any():
                 out.append(None)
                 continue
+            if self.solved.problem is None:  # dropped to save memory: rebuild it
+                self.solved = replace(self.solved, problem=self.problems.get(
+                    self.prep.net, self.solved.levels, self.prep.flags))
             base = PlanResult(base_decisions, pd.DataFrame(), {}, {}, [], self.prep.pricing)
             out.append(self.prep.replans(self.solved, [spec], base)[0])
         return out
@@ -422,12 +427,8 @@ def _coordinate(forecast: pd.DataFrame, tables: SupplyTables, cfg: PlanConfig,
 
     parts: list[PlanResult] = _gather([a.result() for a in actors])
     result = _combine(parts, coord.outcomes, cfg, tables, coord.shares, coord.lam0)
-    specs = cfg.disruptions
+    specs = resolve_auto(cfg.disruptions, result, tables.suppliers)
     if specs:
-        if any(d.supplier_id == AUTO_SUPPLIER for d in specs):
-            main = main_supplier(result, tables)
-            specs = tuple(replace(d, supplier_id=main) if d.supplier_id == AUTO_SUPPLIER
-                          else d for d in specs)
         per_block = _gather([a.replans(specs, p.decisions)
                              for a, p in zip(actors, parts, strict=True)])
         result.disruptions = [

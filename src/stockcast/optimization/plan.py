@@ -1,6 +1,7 @@
 """Planning entry points: :func:`plan`, :class:`Planner`, :func:`plan_with_disruptions`.
 
-A :class:`Planner` holds one configuration and the compiled problems it has built
+Disruptions with ``supplier_id: auto`` are aimed at the supplier the base plan orders
+most from. A :class:`Planner` holds one configuration and the compiled problems it has built
 (:class:`~stockcast.optimization.problem.ProblemCache`): planning again with the same
 network structure (a new forecast, stock, prices, a disruption) only refreshes parameters.
 :func:`plan` is a one-shot planner. Large plans (``PlanConfig.decompose``) are decomposed
@@ -12,20 +13,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 import pandas as pd
 
-from stockcast.data.supply import SupplyTables, validate_supply
+from stockcast.data.supply import SupplyTables
 from stockcast.optimization.decompose import plan_decomposed, should_decompose
 from stockcast.optimization.planning import (
-    AUTO_SUPPLIER,
     DisruptionResult,
     PlanConfig,
     PlanResult,
-    main_supplier,
     prepare,
+    resolve_auto,
 )
 from stockcast.optimization.problem import ProblemCache
 
@@ -114,7 +113,8 @@ def _plan(
     lam = prep.budget_price(cfg.budget) if prep.flags.budget else None
     solved = prep.solve(problems, prep.levels(lam), cfg.budget)
     result = prep.result(solved)
-    result.disruptions = prep.replans(solved, cfg.disruptions)
+    specs = resolve_auto(cfg.disruptions, result, prep.net.groups)
+    result.disruptions = prep.replans(solved, specs, result)
     result.stats["total_time_s"] = time.perf_counter() - prep.t_start
     return result
 
@@ -127,20 +127,11 @@ def plan_with_disruptions(
     *,
     planner: Planner | None = None,
 ) -> PlanResult:
-    """:func:`plan`, with ``supplier_id: auto`` disruptions aimed at the supplier that the
-    undisrupted plan orders the most units from (the disruption that matters).
-
-    The undisrupted plan is solved first; the second plan reuses its compiled problem
-    (one :class:`Planner`).
+    """:func:`plan` through ``planner`` (default a new one for ``config``), with
+    ``supplier_id: auto`` disruptions aimed at the supplier that the undisrupted plan
+    orders the most units from (the disruption that matters;
+    :func:`~stockcast.optimization.planning.resolve_auto`): the re-plans reuse the base
+    plan's compiled problem.
     """
     cfg = PlanConfig.from_dict(config)
-    planner = planner or Planner(cfg)
-    if not any(d.supplier_id == AUTO_SUPPLIER for d in cfg.disruptions):
-        return planner.plan(forecast, supply, price_forecasts, config=cfg)
-    tables = validate_supply(supply)
-    base = planner.plan(forecast, tables, price_forecasts, config=replace(cfg, disruptions=()))
-    main = main_supplier(base, tables)
-    specs = tuple(replace(d, supplier_id=main) if d.supplier_id == AUTO_SUPPLIER else d
-                  for d in cfg.disruptions)
-    return planner.plan(forecast, tables, price_forecasts,
-                        config=replace(cfg, disruptions=specs))
+    return (planner or Planner(cfg)).plan(forecast, supply, price_forecasts, config=cfg)

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -144,6 +144,9 @@ class PlanConfig:
         coordination_rounds: Most solve rounds of a decomposed plan.
         coordination_tol: Relative spread of the blocks' budget duals at which the
             coordination stops.
+        keep_block_problems: Blocks keep their compiled problems between rounds (faster);
+            ``False`` rebuilds them each round (a compiled problem takes more memory than
+            the rest of its block: for the largest networks).
     """
 
     review_period: float = 1.0
@@ -176,6 +179,7 @@ class PlanConfig:
     decompose_min_item_locations: int = 50_000
     coordination_rounds: int = 3
     coordination_tol: float = 0.01
+    keep_block_problems: bool = True
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any] | PlanConfig | None) -> PlanConfig:
@@ -333,7 +337,7 @@ def _price_grid(fa: ForecastArray, list_price: np.ndarray, cfg: PlanConfig,
 class Solved:
     """One solve of a prepared plan: the compiled problem, its inputs and the solution."""
 
-    problem: NetworkProblem
+    problem: NetworkProblem | None
     levels: np.ndarray
     budget: float | None
     loc_cap: np.ndarray | None
@@ -628,9 +632,20 @@ def _note_equal_plans(results: list[DisruptionResult], tol: float) -> None:
 AUTO_SUPPLIER = "auto"
 
 
-def main_supplier(result: PlanResult, supply: SupplyTables) -> str:
-    """The supplier a plan orders the most units from (else the one with most capacity)."""
+def resolve_auto(specs: Sequence[DisruptionSpec], result: PlanResult,
+                 suppliers: pd.DataFrame) -> tuple[DisruptionSpec, ...]:
+    """Aim ``supplier_id: auto`` disruptions at the plan's :func:`main_supplier`."""
+    if not any(d.supplier_id == AUTO_SUPPLIER for d in specs):
+        return tuple(specs)
+    main = main_supplier(result, suppliers)
+    return tuple(replace(d, supplier_id=main) if d.supplier_id == AUTO_SUPPLIER else d
+                 for d in specs)
+
+
+def main_supplier(result: PlanResult, suppliers: pd.DataFrame) -> str:
+    """The supplier a plan orders the most units from (else the one with most capacity in
+    ``suppliers``: ``supplier_id``, ``capacity`` rows)."""
     orders = result.decisions[result.decisions["action"] == "order"]
     if orders.empty:
-        return str(supply.suppliers.groupby("supplier_id")["capacity"].sum().idxmax())
+        return str(suppliers.groupby("supplier_id")["capacity"].sum().idxmax())
     return str(orders.groupby("source")["quantity"].sum().idxmax())
