@@ -7,12 +7,12 @@ import hydra
 from omegaconf import DictConfig
 
 import stockcast.config  # noqa: F401  (registers ${project_root:})
-from stockcast.optimization.run import run, summary_text
+from stockcast.tasks.optimize import run, summary
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="optimize")
 def main(cfg: DictConfig) -> None:
-    print(summary_text(run(cfg)))
+    print(summary(run(cfg)))
 
 
 if __name__ == "__main__":

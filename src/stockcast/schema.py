@@ -168,17 +168,18 @@ def periods_per_year(freq: str) -> float:
     return SEASON_BY_OFFSET[prefix] / max(1, offset.n)
 
 
-def panel_fingerprint(panel: pd.DataFrame) -> dict[str, Any]:
-    """Content hash and shape of a canonical panel.
+def table_sha256(table: pd.DataFrame) -> str:
+    """Content hash of any table: every value of every column (columns sorted by name, rows
+    in their order, the index ignored); any change of data gives another hash."""
+    cols = sorted(table.columns)
+    hashed = pd.util.hash_pandas_object(table[cols], index=False).to_numpy()
+    return hashlib.sha256(hashed.tobytes() + ",".join(cols).encode()).hexdigest()
 
-    ``data_sha256`` hashes every value of every column (columns sorted by name, rows in
-    their order, the index ignored): any change of data gives another hash.
-    """
-    cols = sorted(panel.columns)
-    hashed = pd.util.hash_pandas_object(panel[cols], index=False).to_numpy()
-    digest = hashlib.sha256(hashed.tobytes() + ",".join(cols).encode()).hexdigest()
+
+def panel_fingerprint(panel: pd.DataFrame) -> dict[str, Any]:
+    """Content hash (:func:`table_sha256`) and shape of a canonical panel."""
     return {
-        "data_sha256": digest,
+        "data_sha256": table_sha256(panel),
         "data_rows": len(panel),
         "data_series": int(panel.groupby(GROUP_IDS).ngroups),
         "data_start": str(pd.Timestamp(panel[PERIOD].min()).date()),

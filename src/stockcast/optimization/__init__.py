@@ -1,9 +1,13 @@
 """Inventory optimization: quantile forecasts + supply tables -> stock, transfer, price decisions.
 
-Entry point: :func:`plan` (see :mod:`stockcast.optimization.plan`). Building blocks:
+Entry point: :func:`plan` (see :mod:`stockcast.optimization.plan`; the stages of one plan in
+:mod:`~stockcast.optimization.planning`, large plans decomposed by item on Dask in
+:mod:`~stockcast.optimization.decompose`). Building blocks:
 :mod:`~stockcast.optimization.distribution` (quantile functions, scenarios, protection
 period), :mod:`~stockcast.optimization.newsvendor` (closed form + scenario LP),
-:mod:`~stockcast.optimization.network` (the network CVXPY problem),
+:mod:`~stockcast.optimization.network` (graph, landed costs, disruptions),
+:mod:`~stockcast.optimization.cuts` (where the LP's shortage tangents sit),
+:mod:`~stockcast.optimization.problem` (the compiled CVXPY network problem),
 :mod:`~stockcast.optimization.pricing` (price x quantity), and
 :mod:`~stockcast.optimization.decisions` (the decisions table).
 """
@@ -22,8 +26,8 @@ from stockcast.optimization.newsvendor import (
     critical_ratio,
     newsvendor_quantity,
 )
-from stockcast.optimization.plan import DisruptionResult, PlanConfig, PlanResult, plan
-from stockcast.optimization.solving import SolverFailedError
+from stockcast.optimization.plan import DisruptionResult, PlanConfig, Planner, PlanResult, plan
+from stockcast.optimization.solving import NotDPPError, SolverFailedError
 
 __all__ = [
     "DECISION_COLUMNS",
@@ -31,8 +35,10 @@ __all__ = [
     "DisruptionResult",
     "DisruptionSpec",
     "EmpiricalDemand",
+    "NotDPPError",
     "PlanConfig",
     "PlanResult",
+    "Planner",
     "QuantileFunction",
     "ScenarioNewsvendor",
     "SolverFailedError",

@@ -49,8 +49,9 @@ import numpy as np
 import pandas as pd
 
 from stockcast.optimization.distribution import NODE_KEYS, EmpiricalDemand
-from stockcast.optimization.network import Network, NetworkSolution
+from stockcast.optimization.network import Network
 from stockcast.optimization.pricing import PricingResult
+from stockcast.optimization.problem import NetworkSolution
 
 DECISION_COLUMNS = [
     "item_id",

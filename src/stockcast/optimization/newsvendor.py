@@ -38,7 +38,6 @@ compiled problem per shape ``(n_items, n_scenarios, budget?)`` is re-solved chea
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,7 +47,7 @@ import scipy.sparse as sp
 
 from stockcast.errors import InfeasibleProblemError
 from stockcast.optimization.distribution import EmpiricalDemand, QuantileFunction
-from stockcast.optimization.solving import run_solver
+from stockcast.optimization.solving import require_dpp, run_solver
 
 
 def critical_ratio(
@@ -235,8 +234,7 @@ class ScenarioNewsvendor:
             cons.append(self.budget_con)
         objective = self.cost @ self.q + self.net_holding @ self.q + self.over @ self.short
         self.problem = cp.Problem(cp.Minimize(objective), cons)
-        if not self.problem.is_dcp(dpp=True):  # pragma: no cover - guarded by construction
-            raise RuntimeError("newsvendor LP is not DPP")
+        require_dpp(self.problem, "newsvendor LP")
         self.build_time_s = time.perf_counter() - t0
 
     def solve(
@@ -298,20 +296,3 @@ class ScenarioNewsvendor:
             binding = float(c @ q) >= float(budget) * (1 - 1e-6) - 1e-6
         stats["objective"] = float(self.problem.value) + const
         return NewsvendorSolution(q, y, stats["objective"], binding, stats)
-
-
-_CACHE: OrderedDict[tuple, ScenarioNewsvendor] = OrderedDict()
-
-
-def scenario_newsvendor(n_items: int, n_scenarios: int, *, budget: bool = False,
-                        solver: str = "CLARABEL",
-                        solver_options: dict[str, Any] | None = None) -> ScenarioNewsvendor:
-    """A cached :class:`ScenarioNewsvendor` for this shape (built on first use)."""
-    key = (n_items, n_scenarios, budget, solver, tuple(sorted((solver_options or {}).items())))
-    if key not in _CACHE:
-        _CACHE[key] = ScenarioNewsvendor(n_items, n_scenarios, budget=budget, solver=solver,
-                                         solver_options=solver_options)
-        while len(_CACHE) > 8:
-            _CACHE.popitem(last=False)
-    _CACHE.move_to_end(key)
-    return _CACHE[key]

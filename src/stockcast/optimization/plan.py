@@ -1,287 +1,35 @@
-"""One call from forecasts to decisions: :func:`plan`.
+"""Planning entry points: :func:`plan`, :class:`Planner`, :func:`plan_with_disruptions`.
 
-Steps (each in its own module):
-
-1. validate the supply tables and the forecast (:mod:`stockcast.data.supply`,
-   :func:`~stockcast.optimization.distribution.forecast_array`);
-2. build the network graph, landed costs and each node's reference replenishment path
-   (:mod:`~stockcast.optimization.network`);
-3. protection-period demand per node (lead time of the reference path + review period,
-   lead-time spread mixed in) as ``n_scenarios`` equally likely values
-   (:mod:`~stockcast.optimization.distribution`);
-4. choose each node's price from the candidates by newsvendor profit
-   (:mod:`~stockcast.optimization.pricing`);
-5. solve the network problem (orders, transfers, positions under budget, capacities,
-   MOQs, service floors) with CVXPY (:mod:`~stockcast.optimization.network`);
-6. write the decisions table and KPIs (:mod:`~stockcast.optimization.decisions`);
-7. re-plan under each configured supply disruption and report its cost and the changed
-   sourcing (the compiled problem is reused: only parameters change; each node keeps its
-   base protection-period demand so the objective delta is the cost of the disruption).
+Disruptions with ``supplier_id: auto`` are aimed at the supplier the base plan orders
+most from. A :class:`Planner` holds one configuration and the compiled problems it has built
+(:class:`~stockcast.optimization.problem.ProblemCache`): planning again with the same
+network structure (a new forecast, stock, prices, a disruption) only refreshes parameters.
+:func:`plan` is a one-shot planner. Large plans (``PlanConfig.decompose``) are decomposed
+by item and coordinated by prices on Dask (:mod:`~stockcast.optimization.decompose`);
+smaller ones are one CVXPY problem (:mod:`~stockcast.optimization.planning`).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-import numpy as np
 import pandas as pd
-from scipy import special
 
-from stockcast.data.supply import SupplyTables, validate_supply
-from stockcast.optimization.decisions import (
-    NodeContext,
-    add_markdown_evidence,
-    build_decisions,
-    compare_plans,
-    node_report,
-    summarize,
+from stockcast.data.supply import SupplyTables
+from stockcast.optimization.decompose import plan_decomposed, should_decompose
+from stockcast.optimization.planning import (
+    DisruptionResult,
+    PlanConfig,
+    PlanResult,
+    prepare,
+    resolve_auto,
 )
-from stockcast.optimization.distribution import (
-    EmpiricalDemand,
-    ForecastArray,
-    forecast_array,
-    protection_samples,
-)
-from stockcast.optimization.network import (
-    CostModel,
-    DisruptionSpec,
-    Flags,
-    Network,
-    NetworkProblem,
-    budget_adjusted_ratio,
-    build_network,
-    cut_levels,
-    disrupt,
-    keep_lanes,
-    network_problem,
-    node_values,
-    solve_network,
-    surplus_lanes,
-    transfer_ratio,
-)
-from stockcast.optimization.newsvendor import critical_ratio, newsvendor_quantity
-from stockcast.optimization.pricing import (
-    PriceGrid,
-    PricingResult,
-    choose_prices,
-    elasticity_grid,
-    table_grid,
-)
+from stockcast.optimization.problem import ProblemCache
 
-
-@dataclass
-class PlanConfig:
-    """Everything :func:`plan` can be told (plain values, so Hydra can set them).
-
-    Args:
-        review_period: Periods between two decisions (R); the protection period is lead
-            time + R.
-        n_scenarios: Equally likely demand values per item-location (stratified samples of
-            the protection-period demand). More = finer quantiles, same LP size.
-        seed: Seed of the scenario draws (common random numbers across re-plans).
-        budget: Cap on spend (supplier unit cost x units, plus transfer cost when
-            ``budget_includes_transfers``); ``None`` = no cap.
-        budget_includes_transfers: Count transfer costs against the budget.
-        min_service_level: Every item-location's position must reach its demand quantile
-            at this level (cycle service level); ``None`` = no floor.
-        network_service_level: Per item, total position over the network must reach
-            ``sum mean + z sqrt(sum var)`` with ``z`` = normal quantile of this level
-            (pooled safety stock); ``None`` = off.
-        moq: Enforce supplier minimum order quantities (binary variables, MIP) when any
-            ``min_order_qty > 0``; ``False`` ignores them (pure LP).
-        solver: CVXPY solver for the LP (``CLARABEL`` or ``HIGHS``).
-        mip_solver: CVXPY solver when MOQs make it a MIP (``HIGHS``).
-        solver_options: Options for ``solver`` (e.g. ``{"tol_gap_rel": 1e-7}``).
-        mip_solver_options: Options for ``mip_solver`` (e.g. ``{"time_limit": 60,
-            "mip_rel_gap": 1e-4}``).
-        pipeline_holding: Landed cost includes holding over the mean lead time.
-        lead_time_spread_weight: Landed cost includes holding x this x lead-time std.
-        late_loss_share: Share of a late unit's expected margin + goodwill that is lost
-            (landed cost includes ``(1 - reliability)`` x this x ...).
-        markdowns: Markdown fractions tried when ``price_elasticity`` builds the candidates.
-        price_elasticity: Constant elasticity used to derive demand at markdown prices when
-            no ``price_forecasts`` are given; ``None`` = no pricing without price forecasts.
-        pricing_scope: ``all`` (every item-location may change price) or ``excess`` (only
-            those with excess stock may go below the list price).
-        excess_quantile: Stock above this quantile of demand over the whole forecast
-            horizon is *excess*.
-        lateral_scope: ``surplus`` (default: transfers may leave DCs and item-locations
-            whose stock exceeds their own order-up-to target, i.e. rebalance excess) or
-            ``all`` (every lane; a larger, more degenerate problem).
-        cut_levels: ``adaptive`` (about 10 tangent cuts per item-location placed around
-            its critical ratio: exact at the unconstrained and budget-limited answers, a
-            close lower bound elsewhere) or ``exact`` (one cut per scenario: the full
-            scenario LP, ``n_scenarios + 1`` rows per item-location; for validation).
-        report_levels: Quantile levels quoted in ``quantiles_used``.
-        quantity_tol: Orders/transfers at or below this many units are not reported.
-        disruptions: Supply disruptions to re-plan under (dicts or :class:`DisruptionSpec`).
-    """
-
-    review_period: float = 1.0
-    n_scenarios: int = 256
-    seed: int = 0
-    budget: float | None = None
-    budget_includes_transfers: bool = True
-    min_service_level: float | None = None
-    network_service_level: float | None = None
-    moq: bool = True
-    solver: str = "CLARABEL"
-    mip_solver: str = "HIGHS"
-    solver_options: dict[str, Any] = field(default_factory=dict)
-    mip_solver_options: dict[str, Any] = field(default_factory=dict)
-    pipeline_holding: bool = True
-    lead_time_spread_weight: float = 1.0
-    late_loss_share: float = 1.0
-    markdowns: tuple[float, ...] = (0.1, 0.2, 0.3)
-    price_elasticity: float | None = None
-    pricing_scope: str = "excess"
-    excess_quantile: float = 0.9
-    lateral_scope: str = "surplus"
-    cut_levels: str = "adaptive"
-    report_levels: tuple[float, ...] = (0.5, 0.9)
-    quantity_tol: float = 1e-6
-    disruptions: tuple[DisruptionSpec, ...] = ()
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any] | PlanConfig | None) -> PlanConfig:
-        """Build from a plain mapping (nested disruption dicts allowed).
-
-        Raises:
-            ValueError: Unknown keys or invalid values.
-        """
-        if values is None:
-            cfg = cls()
-        elif isinstance(values, PlanConfig):
-            cfg = values
-        else:
-            values = dict(values)
-            names = {f.name for f in fields(cls)}
-            unknown = sorted(set(values) - names)
-            if unknown:
-                raise ValueError(f"unknown PlanConfig keys: {unknown}; known: {sorted(names)}")
-            for key in ("markdowns", "report_levels"):
-                if key in values and values[key] is not None:
-                    values[key] = tuple(float(v) for v in values[key])
-            if values.get("disruptions") is not None:
-                values["disruptions"] = tuple(
-                    d if isinstance(d, DisruptionSpec) else DisruptionSpec(**dict(d))
-                    for d in values["disruptions"])
-            else:
-                values.pop("disruptions", None)
-            for key in ("solver_options", "mip_solver_options"):
-                if values.get(key) is None:
-                    values.pop(key, None)
-                else:
-                    values[key] = dict(values[key])
-            cfg = cls(**values)
-        cfg.check()
-        return cfg
-
-    def check(self) -> None:
-        """Raise ``ValueError`` naming the first invalid field."""
-        if self.review_period <= 0:
-            raise ValueError("PlanConfig.review_period must be > 0")
-        if self.n_scenarios < 2:
-            raise ValueError("PlanConfig.n_scenarios must be >= 2")
-        if self.budget is not None and self.budget < 0:
-            raise ValueError("PlanConfig.budget must be >= 0 (or None)")
-        for name in ("min_service_level", "network_service_level"):
-            v = getattr(self, name)
-            if v is not None and not 0 < v < 1:
-                raise ValueError(f"PlanConfig.{name} must lie in (0, 1)")
-        if not 0 < self.excess_quantile < 1:
-            raise ValueError("PlanConfig.excess_quantile must lie in (0, 1)")
-        if self.lateral_scope not in ("surplus", "all"):
-            raise ValueError("PlanConfig.lateral_scope must be 'surplus' or 'all'")
-        if self.cut_levels not in ("adaptive", "exact"):
-            raise ValueError("PlanConfig.cut_levels must be 'adaptive' or 'exact'")
-        if self.pricing_scope not in ("all", "excess"):
-            raise ValueError("PlanConfig.pricing_scope must be 'all' or 'excess'")
-
-    def cost_model(self) -> CostModel:
-        """The landed-cost knobs."""
-        return CostModel(self.pipeline_holding, self.lead_time_spread_weight,
-                         self.late_loss_share)
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain-dict form (for logging)."""
-        return asdict(self)
-
-
-@dataclass
-class DisruptionResult:
-    """A re-plan under one disruption.
-
-    Attributes:
-        label: Description of the disruption.
-        cost: Objective increase (expected cost after - before; > 0 = it hurts).
-        objective_base: Expected cost of the base plan.
-        objective: Expected cost under the disruption.
-        changed_sourcing: Orders/transfers whose quantity changed
-            (:func:`~stockcast.optimization.decisions.compare_plans`).
-        decisions: The full re-planned decisions table.
-        summary: KPIs of the re-plan.
-        stats: Solver statistics of the re-plan.
-    """
-
-    label: str
-    cost: float
-    objective_base: float
-    objective: float
-    changed_sourcing: pd.DataFrame
-    decisions: pd.DataFrame
-    summary: dict[str, Any]
-    stats: dict[str, Any]
-
-
-@dataclass
-class PlanResult:
-    """Output of :func:`plan`.
-
-    Attributes:
-        decisions: The decisions table (see :mod:`~stockcast.optimization.decisions`).
-        nodes: One row per item-location (and DC stock node): position, target, price,
-            expected profit/fill/shortage, reference path, excess flag, binding constraints.
-        stats: ``solver``, ``status``, ``solve_time_s`` (solver), ``setup_time_s`` (CVXPY
-            build + compile, or parameter refresh when the compiled problem was reused),
-            ``n_variables``, ``n_constraints``, ``objective`` (expected cost),
-            ``iterations``, ``mip``, ``demand_time_s`` (scenarios + pricing),
-            ``plan_time_s`` (without disruption re-plans), ``total_time_s``.
-        summary: KPIs (total expected cost/profit, fill rate, counts, spend, binding).
-        disruptions: One :class:`DisruptionResult` per configured disruption.
-        pricing: The price choice and its per-candidate profits.
-    """
-
-    decisions: pd.DataFrame
-    nodes: pd.DataFrame
-    stats: dict[str, Any]
-    summary: dict[str, Any]
-    disruptions: list[DisruptionResult]
-    pricing: PricingResult
-
-
-def _protection(net: Network, fa: ForecastArray, cfg: PlanConfig, steps: np.ndarray | None = None,
-                rows: np.ndarray | None = None) -> EmpiricalDemand:
-    dem = net.nodes.iloc[net.demand_nodes]
-    values = fa.values if steps is None else steps
-    lead_m, lead_s = dem["ref_lead_mean"].to_numpy(), dem["ref_lead_std"].to_numpy()
-    if rows is not None:
-        values, lead_m, lead_s = values[rows], lead_m[rows], lead_s[rows]
-    return EmpiricalDemand(protection_samples(
-        values, fa.levels, review_period=cfg.review_period, lead_mean=lead_m, lead_std=lead_s,
-        n_samples=cfg.n_scenarios, seed=cfg.seed))
-
-
-def _price_grid(fa: ForecastArray, list_price: np.ndarray, cfg: PlanConfig,
-                price_forecasts: pd.DataFrame | Sequence[pd.DataFrame] | None) -> PriceGrid:
-    if price_forecasts is not None:
-        return table_grid(price_forecasts, fa.keys, list_price, fa.values, fa.levels)
-    if cfg.price_elasticity is not None and cfg.markdowns:
-        return elasticity_grid(list_price, cfg.markdowns, cfg.price_elasticity)
-    return PriceGrid(price=np.asarray(list_price, dtype=float)[:, None])
+__all__ = ["DisruptionResult", "PlanConfig", "PlanResult", "Planner", "plan",
+           "plan_with_disruptions"]
 
 
 def plan(
@@ -291,6 +39,9 @@ def plan(
     price_forecasts: pd.DataFrame | Sequence[pd.DataFrame] | None = None,
 ) -> PlanResult:
     """Stock, transfer, sourcing and price decisions for a network from quantile forecasts.
+
+    A one-shot :class:`Planner` (compiled problems are not kept after the call; plan
+    repeatedly through one ``Planner`` to reuse them).
 
     Args:
         forecast: Forecast table (``item_id``, ``location_id``, ``horizon``,
@@ -311,114 +62,76 @@ def plan(
         InfeasibleProblemError: No feasible plan (names the constraint and items).
         SolverFailedError: The solver failed or returned an inaccurate answer.
     """
-    t_start = time.perf_counter()
-    cfg = PlanConfig.from_dict(config)
-    tables = validate_supply(supply)
-    fa = forecast_array(forecast)
-    net = build_network(fa.keys, tables, cfg.cost_model())
-    dem_nodes = net.nodes.iloc[net.demand_nodes]
-    h, g, s = (dem_nodes[c].to_numpy(float) for c in ("holding_cost", "shortage_cost",
-                                                       "salvage_value"))
-    stock = (dem_nodes["on_hand"] + dem_nodes["in_transit"]).to_numpy(float)
-    list_price = dem_nodes["price"].to_numpy(float)
-    ref_cost = dem_nodes["ref_cost"].to_numpy(float)
-
-    t0 = time.perf_counter()
-    base_demand = _protection(net, fa, cfg)
-    horizon = EmpiricalDemand(protection_samples(
-        fa.values, fa.levels, review_period=float(fa.horizon),
-        n_samples=min(cfg.n_scenarios, 128), seed=cfg.seed)).interpolated(cfg.excess_quantile)
-    grid = _price_grid(fa, list_price, cfg, price_forecasts)
-    candidates = None
-    if grid.steps is not None:
-        candidates = []
-        for j in range(grid.n_candidates):
-            rows = np.flatnonzero(np.isfinite(grid.price[:, j]))
-            samples = base_demand.samples.copy()
-            if len(rows):
-                samples[rows] = _protection(net, fa, cfg, grid.steps[j], rows).samples
-            candidates.append(EmpiricalDemand(samples))
-        base_demand = candidates[0]
-    pricing = choose_prices(candidates, grid, unit_cost=ref_cost, holding=h, shortage=g,
-                            salvage=s, stock=stock, base_demand=base_demand,
-                            horizon_quantile=horizon, scope=cfg.pricing_scope)
-    demand_time = time.perf_counter() - t0
-
-    demand, price = pricing.demand, pricing.price
-    cr = critical_ratio(price, ref_cost, h, g, s)
-    target = newsvendor_quantity(demand, cr)
-    if cfg.lateral_scope == "surplus":
-        net = keep_lanes(net, surplus_lanes(net, target))
-    flags = Flags(budget=cfg.budget is not None,
-                  budget_transfers=cfg.budget_includes_transfers,
-                  service=cfg.min_service_level is not None,
-                  safety_stock=cfg.network_service_level is not None,
-                  moq=bool(cfg.moq and (net.arcs["moq"] > 0).any()))
-    extra = None
-    if flags.budget:
-        under = price + g
-        extra = budget_adjusted_ratio(demand, under=under, over=under + h - s, ref_cost=ref_cost,
-                                      cash_cost=dem_nodes["ref_cash"].to_numpy(float),
-                                      stock=stock, budget=float(cfg.budget))
-    levels = cut_levels(cr, cfg.n_scenarios,
-                        (transfer_ratio(net, price, cr, cfg.n_scenarios), extra),
-                        exact=cfg.cut_levels == "exact")
-    z = float(special.ndtri(cfg.network_service_level)) if flags.safety_stock else None
-    values = node_values(net, demand, levels, price, flags, budget=cfg.budget,
-                         min_service_level=cfg.min_service_level, network_z=z)
-    problem = network_problem(net, levels, flags)
-    options = cfg.mip_solver_options if problem.is_mip else cfg.solver_options
-    sol = solve_network(net, levels, flags, values, solver=cfg.solver,
-                        mip_solver=cfg.mip_solver, options=options, problem=problem)
-    ctx = NodeContext(demand, price, list_price, cr, target, cfg.review_period, pricing,
-                      cfg.report_levels, cfg.excess_quantile)
-    report = node_report(net, sol, ctx)
-    decisions = build_decisions(net, sol, report, tol=cfg.quantity_tol)
-    decisions = add_markdown_evidence(decisions, report, pricing, fa.keys)
-    summary = summarize(net, sol, report, decisions, budget=cfg.budget)
-    stats = dict(sol.stats)
-    stats["demand_time_s"] = demand_time
-    stats["n_scenarios"] = cfg.n_scenarios
-    stats["n_item_locations"] = int(len(net.demand_nodes))
-    stats["n_price_candidates"] = int(grid.n_candidates)
-    stats["plan_time_s"] = time.perf_counter() - t_start
-
-    results = [
-        _replan(net, fa, cfg, spec, problem, levels, flags, price, options, decisions,
-                sol.stats["objective"], ctx)
-        for spec in cfg.disruptions
-    ]
-    stats["total_time_s"] = time.perf_counter() - t_start
-    return PlanResult(decisions, report, stats, summary, results, pricing)
+    return Planner(config).plan(forecast, supply, price_forecasts)
 
 
-def _replan(net: Network, fa: ForecastArray, cfg: PlanConfig, spec: DisruptionSpec,
-            problem: NetworkProblem, levels: np.ndarray, flags: Flags, price: np.ndarray,
-            options: dict[str, Any], base_decisions: pd.DataFrame, base_objective: float,
-            ctx: NodeContext) -> DisruptionResult:
-    """Re-plan under one disruption with the same compiled problem, prices and demand windows.
+class Planner:
+    """Plans with one :class:`PlanConfig`, keeping the compiled problems it builds.
 
-    Each node keeps its base protection-period demand so the two objectives are comparable:
-    the disruption acts through supplier availability/capacity and landed costs (a longer
-    or wider lead time raises pipeline/spread holding), not through a longer window.
+    Args:
+        config: :class:`PlanConfig` or a plain dict of its fields.
+        cache_size: Compiled problems kept (one per network structure).
+        client: A ``distributed.Client`` for decomposed plans (``None``: a
+            ``LocalCluster`` of ``config.workers`` processes per decomposed plan).
     """
-    dnet = disrupt(net, spec, cfg.cost_model())
-    demand = ctx.demand
-    z = float(special.ndtri(cfg.network_service_level)) if flags.safety_stock else None
-    values = node_values(dnet, demand, levels, price, flags, budget=cfg.budget,
-                         min_service_level=cfg.min_service_level, network_z=z)
-    sol = solve_network(dnet, levels, flags, values, solver=cfg.solver,
-                        mip_solver=cfg.mip_solver, options=options, problem=problem)
-    dem = dnet.nodes.iloc[dnet.demand_nodes]
-    cr = critical_ratio(price, dem["ref_cost"].to_numpy(float), dem["holding_cost"].to_numpy(),
-                        dem["shortage_cost"].to_numpy(), dem["salvage_value"].to_numpy())
-    dctx = NodeContext(demand, price, ctx.list_price, cr, newsvendor_quantity(demand, cr),
-                       cfg.review_period, ctx.pricing, cfg.report_levels, cfg.excess_quantile)
-    report = node_report(dnet, sol, dctx)
-    decisions = build_decisions(dnet, sol, report, tol=cfg.quantity_tol)
-    decisions = add_markdown_evidence(decisions, report, ctx.pricing, fa.keys)
-    summary = summarize(dnet, sol, report, decisions, budget=cfg.budget)
-    objective = sol.stats["objective"]
-    return DisruptionResult(spec.label, objective - base_objective, base_objective, objective,
-                            compare_plans(base_decisions, decisions, tol=cfg.quantity_tol),
-                            decisions, summary, dict(sol.stats))
+
+    def __init__(self, config: PlanConfig | Mapping[str, Any] | None = None, *,
+                 cache_size: int = 4, client: Any = None) -> None:
+        self.config = PlanConfig.from_dict(config)
+        self.problems = ProblemCache(cache_size)
+        self.client = client
+
+    def plan(
+        self,
+        forecast: pd.DataFrame,
+        supply: SupplyTables | Mapping[str, pd.DataFrame],
+        price_forecasts: pd.DataFrame | Sequence[pd.DataFrame] | None = None,
+        *,
+        config: PlanConfig | None = None,
+    ) -> PlanResult:
+        """See :func:`plan`; ``config`` overrides the planner's for this call only.
+
+        Decomposed (:func:`~stockcast.optimization.decompose.plan_decomposed`) when
+        ``decompose`` is ``true``, or ``auto`` with at least
+        ``decompose_min_item_locations`` item-locations; else one problem.
+        """
+        cfg = self.config if config is None else PlanConfig.from_dict(config)
+        keys = forecast[["item_id", "location_id"]].drop_duplicates()
+        if should_decompose(cfg, len(keys), keys["item_id"].nunique()):
+            return plan_decomposed(forecast, supply, cfg, price_forecasts, client=self.client)
+        return _plan(forecast, supply, cfg, price_forecasts, self.problems)
+
+
+def _plan(
+    forecast: pd.DataFrame,
+    supply: SupplyTables | Mapping[str, pd.DataFrame],
+    cfg: PlanConfig,
+    price_forecasts: pd.DataFrame | Sequence[pd.DataFrame] | None,
+    problems: ProblemCache,
+) -> PlanResult:
+    prep = prepare(forecast, supply, cfg, price_forecasts)
+    lam = prep.budget_price(cfg.budget) if prep.flags.budget else None
+    solved = prep.solve(problems, prep.levels(lam), cfg.budget)
+    result = prep.result(solved)
+    specs = resolve_auto(cfg.disruptions, result, prep.net.groups)
+    result.disruptions = prep.replans(solved, specs, result)
+    result.stats["total_time_s"] = time.perf_counter() - prep.t_start
+    return result
+
+
+def plan_with_disruptions(
+    forecast: pd.DataFrame,
+    supply: SupplyTables | Mapping[str, pd.DataFrame],
+    config: PlanConfig | Mapping[str, Any] | None = None,
+    price_forecasts: pd.DataFrame | Sequence[pd.DataFrame] | None = None,
+    *,
+    planner: Planner | None = None,
+) -> PlanResult:
+    """:func:`plan` through ``planner`` (default a new one for ``config``), with
+    ``supplier_id: auto`` disruptions aimed at the supplier that the undisrupted plan
+    orders the most units from (the disruption that matters;
+    :func:`~stockcast.optimization.planning.resolve_auto`): the re-plans reuse the base
+    plan's compiled problem.
+    """
+    cfg = PlanConfig.from_dict(config)
+    return (planner or Planner(cfg)).plan(forecast, supply, price_forecasts, config=cfg)

@@ -17,6 +17,34 @@ class SolverFailedError(StockcastError, RuntimeError):
     """The solver stopped without a trustworthy answer (error, time limit, inaccurate)."""
 
 
+class NotDPPError(StockcastError, TypeError):
+    """A parametrized problem is not DPP: CVXPY would recompile it on every solve."""
+
+
+def require_dpp(problem: cp.Problem, what: str = "problem") -> None:
+    """Check that ``problem`` follows the DPP rules, so its compilation can be reused.
+
+    A problem built with ``cp.Parameter``\ s is compiled once only when it is DPP (every
+    parameter enters affinely, never multiplied by another parameter-dependent term);
+    otherwise CVXPY silently re-canonicalizes it at each solve, which at network scale
+    costs more than the solve itself.
+
+    Raises:
+        NotDPPError: Naming the problem and the rule it breaks (not DCP at all, or DCP but
+            not DPP), with the parameters involved.
+    """
+    if problem.is_dcp(dpp=True):
+        return
+    names = ", ".join(sorted({p.name() for p in problem.parameters()})) or "none"
+    if not problem.is_dcp(dpp=False):
+        raise NotDPPError(f"{what}: the CVXPY problem is not DCP (not convex as written); "
+                          f"parameters: {names}")
+    raise NotDPPError(
+        f"{what}: the CVXPY problem is DCP but not DPP, so every solve would recompile it: "
+        "a parameter multiplies another parameter or enters a non-affine expression "
+        f"(parameters: {names}); make those products constants or new parameters")
+
+
 def problem_size(problem: cp.Problem) -> tuple[int, int]:
     """``(n_variables, n_constraints)`` as scalar counts."""
     m = problem.size_metrics

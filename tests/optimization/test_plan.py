@@ -13,6 +13,7 @@ from stockcast.optimization import (
     DECISION_COLUMNS,
     EmpiricalDemand,
     PlanConfig,
+    Planner,
     QuantileFunction,
     ScenarioNewsvendor,
     SolverFailedError,
@@ -22,7 +23,7 @@ from stockcast.optimization import (
     plan,
     protection_samples,
 )
-from stockcast.optimization.network import cut_levels
+from stockcast.optimization.cuts import cut_levels
 
 LEVELS = np.array([0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98])
 
@@ -231,10 +232,16 @@ def test_single_item_plan_orders_up_to_the_critical_quantile():
 
 def test_plan_reuses_the_compiled_problem_and_checks_status():
     sup = world(econ={("A", "S1"): {"on_hand": 20.0}})
-    first = plan(forecast({("A", "S1"): (90.0, 30.0)}), sup, {**BASE, "seed": 11})
-    again = plan(forecast({("A", "S1"): (120.0, 30.0)}), sup, {**BASE, "seed": 11})
-    assert first.stats["status"] == "optimal" and not again.stats["compiled_now"]
+    planner = Planner({**BASE, "seed": 11})
+    first = planner.plan(forecast({("A", "S1"): (90.0, 30.0)}), sup)
+    again = planner.plan(forecast({("A", "S1"): (120.0, 30.0)}), sup)
+    assert first.stats["status"] == "optimal" and first.stats["compiled_now"]
+    assert not again.stats["compiled_now"] and planner.problems.built == 1
     assert again.stats["setup_time_s"] < 0.5
+    # the compiled problems belong to the planner: a new one compiles its own
+    other = Planner({**BASE, "seed": 11}).plan(forecast({("A", "S1"): (120.0, 30.0)}), sup)
+    assert other.stats["compiled_now"]
+    assert other.stats["objective"] == pytest.approx(again.stats["objective"], rel=1e-9)
     assert rows(again, "order")["quantity"].iat[0] > rows(first, "order")["quantity"].iat[0]
     with pytest.warns(UserWarning), pytest.raises(SolverFailedError, match="user_limit"):
         plan(forecast({("A", "S1"): (90.0, 30.0)}), sup,
@@ -389,6 +396,58 @@ def test_disruption_replan_costs_and_switches_supplier():
     assert set(rows_of(down.decisions, "order")["source"]) == {"BACKUP"}
     half = res.disruptions[1]
     assert 0 < half.cost < down.cost
+
+
+def _lead_time_world(backup_cost: dict[str, float]) -> SupplyTables:
+    items = tuple(backup_cost)
+    return world(items=items, econ={(i, "S1"): {"holding_cost": 0.1} for i in items},
+                 suppliers=[*({"supplier_id": "MAIN", "item_id": i, "lead_time_mean": 1.0}
+                              for i in items),
+                            *({"supplier_id": "BACKUP", "item_id": i, "unit_cost": c}
+                              for i, c in backup_cost.items())])
+
+
+def test_slowed_supplier_is_kept_where_it_still_wins_and_the_note_says_by_how_much():
+    # MAIN (lead 1, landed 4.1) beats BACKUP for both items; at lead x3 its landed cost is
+    # 4.3 (holding 0.1 x 2 more periods): item A moves to BACKUP (4.2), item C keeps MAIN
+    # (BACKUP 6.0). The outage moves both.
+    sup = _lead_time_world({"A": 4.2, "C": 6.0})
+    fc = forecast({("A", "S1"): (100.0, 20.0), ("C", "S1"): (100.0, 20.0)}, horizon=4)
+    res = plan(fc, sup, {**BASE, "disruptions": [{"supplier_id": "MAIN", "down": True},
+                                                 {"supplier_id": "MAIN",
+                                                  "lead_time_factor": 3.0}]})
+    down, slow = res.disruptions
+
+    def ordered(d: pd.DataFrame, item: str, source: str) -> float:
+        o = d[(d["action"] == "order") & (d["item_id"] == item) & (d["source"] == source)]
+        return float(o["quantity"].sum())
+
+    assert ordered(res.decisions, "A", "MAIN") > 0 and ordered(res.decisions, "C", "MAIN") > 0
+    assert ordered(slow.decisions, "A", "BACKUP") > 0
+    assert ordered(slow.decisions, "A", "MAIN") < 1e-3
+    assert ordered(slow.decisions, "C", "MAIN") > 0 and ordered(down.decisions, "C", "BACKUP") > 0
+    assert 0 < slow.cost < down.cost
+    assert slow.note == ("lead time x3 raises MAIN's landed cost by 0.2/u on average where it "
+                         "supplied (pipeline and spread holding; each item-location keeps its "
+                         "base protection period)")
+    assert not down.note
+
+
+def test_slowed_supplier_beaten_everywhere_equals_the_outage_and_says_why():
+    sup = _lead_time_world({"A": 4.15})
+    fc = forecast({("A", "S1"): (100.0, 20.0)}, horizon=4)
+    res = plan(fc, sup, {**BASE, "disruptions": [{"supplier_id": "MAIN", "down": True},
+                                                 {"supplier_id": "MAIN",
+                                                  "lead_time_factor": 3.0}]})
+    down, slow = res.disruptions
+    assert slow.cost == pytest.approx(down.cost, rel=1e-6) and down.cost > 0
+    np.testing.assert_allclose(slow.changed_sourcing["quantity_after"],
+                               down.changed_sourcing["quantity_after"], rtol=1e-6)
+    assert slow.note.startswith("same plan as 'MAIN down'")
+    assert "lead time x3 raises MAIN's landed cost by 0.2/u" in slow.note
+    assert "it now exceeds the alternative's for every item-location it supplied" in slow.note
+    assert "A@S1: 4.3/u vs BACKUP 4.15/u" in slow.note
+    assert "equals the outage" in slow.note
 
 
 def rows_of(decisions: pd.DataFrame, action: str) -> pd.DataFrame:

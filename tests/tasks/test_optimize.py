@@ -1,4 +1,4 @@
-"""optimize.py end to end on the smoke model: explained decisions, MLflow record, errors."""
+"""The optimize task end to end on the smoke model: explained decisions, MLflow record, errors."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ DECISION_COLUMNS = [
 
 @pytest.fixture(scope="module")
 def optimized(smoke_train, tmp_path_factory):
-    from stockcast.optimization.run import run
+    from stockcast.tasks.optimize import run
 
     result, _ = smoke_train
     out = tmp_path_factory.mktemp("optimize")
@@ -46,6 +46,8 @@ def test_decisions_table_is_written_and_explained(optimized):
 
 
 def test_optimize_run_is_logged(optimized):
+    from stockcast.tasks.optimize import summary
+
     res, _ = optimized
     run = mlflow.get_run(res.run_id)
     assert run.info.status == "FINISHED"
@@ -58,6 +60,11 @@ def test_optimize_run_is_logged(optimized):
     # the disruption re-plans hit the supplier the base plan uses most, and cost something
     assert len(res.plan.disruptions) == 2
     assert all(dis.cost >= -1e-6 for dis in res.plan.disruptions)
+    text = summary(res)
+    for dis in res.plan.disruptions:
+        assert f"disruption '{dis.label}'" in text
+        assert not dis.note or dis.note in text
+    assert res.files["decisions_csv"] in text
 
 
 def test_markdowns_come_from_reforecast_demand(optimized):
@@ -75,7 +82,7 @@ def test_markdowns_come_from_reforecast_demand(optimized):
 
 
 def test_forecast_file_input(optimized, tmp_path):
-    from stockcast.optimization.run import run
+    from stockcast.tasks.optimize import run
 
     res, _ = optimized
     path = tmp_path / "forecast.parquet"
@@ -87,7 +94,7 @@ def test_forecast_file_input(optimized, tmp_path):
 
 def test_infeasible_budget_fails_the_run(smoke_train, tmp_path):
     from stockcast.errors import InfeasibleProblemError
-    from stockcast.optimization.run import run
+    from stockcast.tasks.optimize import run
 
     result, _ = smoke_train
     cfg = compose_config(

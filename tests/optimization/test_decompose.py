@@ -1,0 +1,128 @@
+"""The plan decomposed by item on a Dask LocalCluster equals the single LP."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from stockcast.data.supply import derive_supply
+from stockcast.optimization import Planner, plan
+from stockcast.optimization.decompose import (
+    decompose_mode,
+    item_blocks,
+    should_decompose,
+    storage_shares,
+)
+from stockcast.optimization.plan import plan_with_disruptions
+from stockcast.optimization.planning import PlanConfig
+
+LEVELS = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
+
+
+@pytest.fixture(scope="module")
+def client():
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as c:
+        yield c
+
+
+def network(n_items: int = 6, n_stores: int = 8, seed: int = 3, **supply):
+    rng = np.random.default_rng(seed)
+    keys = pd.DataFrame([{"item_id": f"I{i}", "location_id": f"S{j}",
+                          "demand": float(rng.gamma(3, 15)), "price": 8.0 + i}
+                         for i in range(n_items) for j in range(n_stores)])
+    sup = derive_supply(keys, {"n_dcs": 2, "seed": seed, "periods_per_year": 52, **supply})
+    rows = []
+    for r in keys.itertuples():
+        for h in (1, 2, 3):
+            q = np.maximum(r.demand * (1 + 0.35 * stats.norm.ppf(LEVELS)), 0.0)
+            rows.append({"item_id": r.item_id, "location_id": r.location_id, "horizon": h,
+                         "forecast_origin": pd.Timestamp("2024-01-01"),
+                         **{f"q{lv:g}": v for lv, v in zip(LEVELS, q, strict=True)}})
+    return pd.DataFrame(rows), sup
+
+
+BASE = {"n_scenarios": 64, "moq": False, "price_elasticity": -2.0, "pricing_scope": "all"}
+
+
+def budget_of(fc, sup, share: float = 0.6) -> float:
+    free = plan(fc, sup, BASE)
+    return share * (free.summary["purchase_spend"] + free.summary["transfer_spend"])
+
+
+def test_decomposed_plan_equals_the_single_lp_under_a_binding_budget(client):
+    fc, sup = network()
+    cfg = {**BASE, "budget": budget_of(fc, sup), "decompose": False}
+    single = plan(fc, sup, cfg)
+    assert "budget" in single.summary["binding_constraints"]
+    dec = Planner({**cfg, "decompose": True, "block_size": 16}, client=client).plan(fc, sup)
+    st = dec.stats
+    assert st["decomposed"] and st["n_blocks"] >= 3 and st["status"] == "optimal"
+    assert 1 <= st["n_rounds"] <= 3
+    assert dec.summary["n_item_locations"] == single.summary["n_item_locations"] == 48
+    gap = (st["objective"] - single.stats["objective"]) / abs(single.stats["objective"])
+    assert -1e-6 <= gap <= 0.005  # feasible for the same problem, so never below the LP
+    spend = dec.summary["purchase_spend"] + dec.summary["transfer_spend"]
+    assert spend <= cfg["budget"] * (1 + 1e-6)
+    assert "budget" in dec.summary["binding_constraints"]
+    assert st["lagrangian_bound"] <= single.stats["objective"] * (1 + 1e-5)
+    keys = ["item_id", "location_id"]
+    assert set(map(tuple, dec.nodes[keys].to_numpy())) == set(
+        map(tuple, single.nodes[keys].to_numpy()))
+    assert dec.pricing.price.shape == (48,)
+
+
+def test_decomposed_plan_respects_shared_storage(client):
+    fc, sup = network(store_capacity_factor=3.0, dc_capacity_factor=1.5)
+    cfg = {**BASE, "decompose": True, "block_size": 16}
+    dec = Planner(cfg, client=client).plan(fc, sup)
+    single = plan(fc, sup, {**cfg, "decompose": False})
+    assert any(b.startswith("location_capacity[") for b in
+               single.summary["binding_constraints"])
+    caps = sup.locations.set_index("location_id")["capacity"]
+    held = dec.nodes.groupby("location_id")["position"].sum()
+    assert (held <= caps.reindex(held.index) * (1 + 1e-6) + 1e-6).all()
+    # storage shares are approximate where storage binds (decompose module docstring)
+    assert dec.stats["storage_binding_blocks"] >= 1
+    gap = (dec.stats["objective"] - single.stats["objective"]) / abs(single.stats["objective"])
+    assert -1e-6 <= gap <= 0.10
+
+
+def test_decomposed_disruption_replans_the_main_supplier(client):
+    fc, sup = network(n_items=4, n_stores=6)
+    cfg = {**BASE, "budget": budget_of(fc, sup, 0.8), "decompose": True, "block_size": 12,
+           "disruptions": [{"supplier_id": "auto", "down": True}],
+           "keep_block_problems": False}  # the re-plan rebuilds its block's problem
+    res = plan_with_disruptions(fc, sup, cfg, planner=Planner(cfg, client=client))
+    (down,) = res.disruptions
+    orders = res.decisions[res.decisions["action"] == "order"]
+    main = orders.groupby("source")["quantity"].sum().idxmax()
+    assert down.label == f"{main} down" and down.cost > 0
+    assert not (down.decisions.query("action == 'order'")["source"] == main).any()
+
+
+def test_blocks_modes_and_storage_shares():
+    fc = pd.DataFrame({"item_id": ["A"] * 5 + ["B"] * 3 + ["C"] * 2,
+                       "location_id": [f"S{i}" for i in range(5)] + ["S0", "S1", "S2"]
+                       + ["S0", "S1"]})
+    blocks = item_blocks(fc, block_size=5, min_blocks=2)
+    assert sorted(map(sorted, blocks)) == [["A"], ["B", "C"]]
+    assert item_blocks(fc, block_size=100) == [["A", "B", "C"]]
+    assert decompose_mode(True) == "true" and decompose_mode("AUTO") == "auto"
+    with pytest.raises(ValueError, match="optimizer.values.decompose"):
+        decompose_mode("sometimes")
+    with pytest.raises(ValueError, match="decompose"):
+        PlanConfig.from_dict({"decompose": "sometimes"})
+    auto = PlanConfig(decompose="auto", decompose_min_item_locations=100)
+    assert should_decompose(auto, 100, 5) and not should_decompose(auto, 99, 5)
+    assert not should_decompose(PlanConfig(decompose=True), 10, 1)  # one item: nothing to split
+    committed = np.array([[2.0, 0.0], [1.0, 1.0]])
+    wanted = np.array([[6.0, 0.0], [3.0, 5.0]])
+    shares = storage_shares(np.array([10.0, 4.0]), committed, wanted)
+    np.testing.assert_allclose(shares.sum(axis=0), [10.0, 4.0])
+    assert (shares >= committed).all()
+    np.testing.assert_allclose(shares[:, 0], [2 + 7 * 4 / 6, 1 + 7 * 2 / 6])
