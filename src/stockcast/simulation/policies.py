@@ -38,7 +38,7 @@ from stockcast.forecast.protocol import Forecaster
 from stockcast.optimization.distribution import QuantileFunction
 from stockcast.optimization.network import build_network
 from stockcast.optimization.newsvendor import critical_ratio
-from stockcast.optimization.plan import PlanConfig, plan
+from stockcast.optimization.plan import PlanConfig, Planner
 from stockcast.schema import GROUP_IDS, quantile_column, quantile_levels
 from stockcast.simulation.engine import Decision, Policy, SimView
 from stockcast.simulation.world import Routes, Window
@@ -334,6 +334,8 @@ class OptimizerPolicy:
     routes: Routes | None = None
     storage_factor: float = 1.0
     plans: list = field(default_factory=list, repr=False)
+    #: Keeps the compiled problems across reviews (and across policies sharing it).
+    planner: Planner | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.keys = self.keys[GROUP_IDS].reset_index(drop=True).astype(str)
@@ -386,7 +388,9 @@ class OptimizerPolicy:
         if self.storage_factor != 1.0:
             tables = replace(tables, locations=tables.locations.assign(
                 capacity=tables.locations["capacity"] * float(self.storage_factor)))
-        result = plan(forecast, tables, self.plan_config)
+        if self.planner is None:
+            self.planner = Planner(self.plan_config)
+        result = self.planner.plan(forecast, tables, config=self.plan_config)
         self.plans.append(result.summary)
         n = len(self.keys)
         factor = np.ones(n)
@@ -592,6 +596,9 @@ class OptimizerSpec(PolicySpec):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        # one planner for every policy this spec builds: each knob's plans reuse the
+        # problems compiled for the network's structure
+        self._planner = Planner(self.plan)
         if not callable(getattr(self.forecaster, "forecast", None)):
             raise ValueError("OptimizerSpec: the forecaster must implement forecast(panel, "
                              f"origins, horizon, quantiles); got {self.forecaster!r}")
@@ -605,7 +612,8 @@ class OptimizerSpec(PolicySpec):
                                carry_over=bool(self.carry_over),
                                elasticity=(None if self.price_elasticity is None
                                            else float(self.price_elasticity)),
-                               routes=world.routes, storage_factor=float(self.storage_factor))
+                               routes=world.routes, storage_factor=float(self.storage_factor),
+                               planner=self._planner)
 
     def planning_ratio(self, world: Window) -> float:
         """Median list-price critical ratio of the stores under the plan's real economics
