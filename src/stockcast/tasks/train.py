@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from hydra.utils import instantiate
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 from stockcast.data.io import read_source
 from stockcast.data.panel import load_panel, select_series
@@ -133,6 +134,11 @@ def run(cfg: DictConfig) -> TrainResult:
     panel = select_series(load_panel(spec), None, cfg.get("max_series"))
     split = TimeSplit.from_panel(panel, spec)
 
+    requeued = _requeued_checkpoint(cfg, output_dir)
+    if requeued:
+        log.info("SLURM requeue: resuming from %s", requeued)
+        with open_dict(cfg):
+            cfg.ckpt_path = requeued
     resume_run = _run_to_resume(cfg.get("ckpt_path"))
     setup_tracking()
     init = _init_from(cfg)
@@ -255,6 +261,8 @@ def _train(
 
     mlflow.log_metrics({k: v for k, v in metrics.items() if pd.notna(v)})
     mlflow.log_metrics({f"time_{k}": v for k, v in timings.items()})
+    # every rank's encoders (gathered by the datamodule under DDP): identical by construction
+    mlflow.log_params({f"encoder_fingerprint.rank{r}": fp for r, fp in enumerate(data.rank_fingerprints)})
     by_h = metrics_by_horizon(served.test_table, prefix="test", scale=mase_scale(history))
     for _, row in by_h.iterrows():
         mlflow.log_metrics({"test_mae_by_horizon": row["test_mae"], "test_pinball_by_horizon": row["test_pinball"]}, step=int(row["horizon"]))
@@ -327,6 +335,21 @@ def _log_figures(model, interp, importance, panel, table, spec, permutation=None
     for path, fig in figures.items():
         mlflow.log_figure(fig, path)
         plt.close(fig)
+
+
+def _requeued_checkpoint(cfg: DictConfig, output_dir: Path) -> str | None:
+    """The checkpoint a requeued SLURM job resumes from, or None.
+
+    A preempted or timed-out job saves ``last.ckpt`` (SIGTERM / Lightning's SLURM requeue
+    signal) and SLURM re-runs it in the same Hydra output dir with ``SLURM_RESTART_COUNT``
+    set; it continues there (same MLflow run) unless ``ckpt_path`` or ``init_from`` is given.
+    """
+    if cfg.get("ckpt_path") or cfg.get("init_from"):
+        return None
+    if int(os.environ.get("SLURM_RESTART_COUNT") or 0) < 1:
+        return None
+    last = output_dir / "checkpoints" / "last.ckpt"
+    return str(last) if last.exists() else None
 
 
 def _run_to_resume(ckpt_path: str | None) -> str | None:
