@@ -22,6 +22,7 @@ from typing import Any
 
 import mlflow
 import pandas as pd
+from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig, OmegaConf
 
 from stockcast import PROJECT_ROOT
@@ -80,7 +81,14 @@ def get_experiment_id(name: str) -> str:
         return exp.experiment_id
     db = _sqlite_path(mlflow.get_tracking_uri())
     location = (db.parent / "artifacts").as_uri() if db is not None else None
-    return mlflow.create_experiment(name, artifact_location=location)
+    try:
+        return mlflow.create_experiment(name, artifact_location=location)
+    except MlflowException as err:
+        # jobs started together (a sweep, a team's server): another one created it first
+        exp = mlflow.get_experiment_by_name(name)
+        if err.error_code != "RESOURCE_ALREADY_EXISTS" or exp is None:
+            raise
+        return exp.experiment_id
 
 
 @contextmanager
