@@ -15,9 +15,12 @@ process first), each with its wall time and this process's peak resident memory 
    for each ``--workers`` setting: samples/s, and the share of step time spent waiting for
    data (from the end of one step to the start of the next: loading, collation, transfer),
    against the compute-only step time measured on the same run (the baseline);
+   before that, loading alone in the main process with pytorch-forecasting's
+   ``GroupNormalizer`` lookups (baseline) and with ``IndexedGroupNormalizer``'s;
 4. batch prediction: ``ForecastBundle.forecast`` of every series from one origin and from
-   ``--origins`` origins in one call: series/s, against the model alone on a prebuilt
-   prediction dataset (the baseline: what the rest costs on top).
+   ``--origins`` origins in one call: series/s, against the previous path (the prediction
+   dataset built from the whole history, the baseline) and the model alone on a prebuilt
+   dataset (what the rest costs on top).
 
 Figures are printed, not asserted; on a shared machine they are noisy (the load average is
 printed with them).
@@ -36,6 +39,7 @@ import numpy as np
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
+from pytorch_forecasting.data import GroupNormalizer
 
 import stockcast.config  # noqa: F401
 from stockcast import PROJECT_ROOT
@@ -139,6 +143,21 @@ def main() -> None:
           f"{len(data.validation):,} in {t_val:.1f}s; peak {_peak_mb():,.0f} MB")
 
     cuda = args.trainer == "gpu" or (cfg.trainer.accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available())
+    # loading only, main process: pytorch-forecasting's GroupNormalizer lookups (the previous
+    # path, the baseline) against IndexedGroupNormalizer's (stockcast.forecast.normalizers)
+    norm = data.training.target_normalizer
+    loads = {}
+    for cls in (GroupNormalizer, type(norm)):
+        norm.__class__ = cls  # same fitted state, the other lookup
+        it = iter(data.training.to_dataloader(train=True, batch_size=bs, num_workers=0))
+        next(it)
+        t = time.perf_counter()
+        for _ in range(args.steps):
+            next(it)
+        loads[cls.__name__] = (time.perf_counter() - t) / args.steps
+    base, fast = loads["GroupNormalizer"], loads[type(norm).__name__]
+    print(f"loading only (batch {bs}, main process): GroupNormalizer {base * 1e3:.1f} ms/batch "
+          f"(baseline), {type(norm).__name__} {fast * 1e3:.1f} ms/batch ({base / fast:.2f}x faster)")
     model = instantiate(cfg.tft)(data.training)
     print(f"training: batch {bs}, TFT hidden {cfg.tft.hidden_size}, "
           f"{sum(p.numel() for p in model.parameters()):,} parameters, precision {cfg.trainer.precision}")
@@ -180,13 +199,18 @@ def main() -> None:
     t = time.perf_counter()
     raw_predictions(model, dataset)
     model_only = time.perf_counter() - t
+    # the previous path: the prediction dataset built from the whole history up to the origin
+    t = time.perf_counter()
+    bundle.forecast_last(as_of(panel, spec, origin, horizon), horizon)
+    whole = time.perf_counter() - t
     t = time.perf_counter()
     one = bundle.forecast(panel, [origin], horizon)
     full = time.perf_counter() - t
     n_fc = one[GROUP_IDS].drop_duplicates().shape[0]
-    print(f"batch prediction (horizon {horizon}): model alone {n_fc / model_only:,.0f} series/s "
-          f"({model_only:.1f}s, baseline); ForecastBundle.forecast, 1 origin: {n_fc / full:,.0f} series/s "
-          f"({full:.1f}s, {full / model_only:.2f}x the model alone)")
+    print(f"batch prediction (horizon {horizon}, {n_fc:,} series): model alone {n_fc / model_only:,.0f} "
+          f"series/s ({model_only:.1f}s); whole-history dataset (previous path) {n_fc / whole:,.0f} "
+          f"series/s ({whole:.1f}s, baseline); ForecastBundle.forecast {n_fc / full:,.0f} series/s "
+          f"({full:.1f}s: {whole / full:.2f}x faster, {full / model_only:.2f}x the model alone)")
     if args.origins > 1:
         origins = [origin - k for k in range(args.origins)][::-1]
         t = time.perf_counter()

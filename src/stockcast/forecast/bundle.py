@@ -219,6 +219,7 @@ class ForecastBundle:
         """
         levels = self._levels(quantiles)
         end = int(panel[TIME_IDX].max())
+        context = self.context_periods(calibrated)
         tables = []
         for origin in origins:
             h = min(int(horizon), self.max_horizon, end - int(origin))
@@ -227,11 +228,21 @@ class ForecastBundle:
                     f"{self.name}: origin time_idx {origin} leaves no period to forecast "
                     f"(panel ends at time_idx {end})"
                 )
-            view = as_of(panel, self.spec, int(origin), h)
+            view = as_of(_recent(panel, int(origin), context), self.spec, int(origin), h)
             tables.append(self.forecast_last(view, h, calibrated=calibrated))
         out = pd.concat(tables, ignore_index=True)
         drop = [quantile_column(q) for q in self.quantiles if q not in levels]
         return out.drop(columns=drop)
+
+    def context_periods(self, calibrated: bool = True) -> int:
+        """Periods up to an origin that a forecast from it reads: the encoder's
+        (``max_encoder_length`` plus the longest lag) and the calibration's scale window."""
+        lags = self.dataset_parameters.get("lags") or {}
+        longest = max((max(v) for v in lags.values() if len(v)), default=0)
+        periods = int(self.dataset_parameters["max_encoder_length"]) + int(longest)
+        if calibrated and self.calibration is not None and self.calibration.scale == "encoder_mean":
+            periods = max(periods, int(self.calibration.window))
+        return periods
 
     def _levels(self, quantiles: Sequence[float] | None) -> list[float]:
         if quantiles is None:
@@ -285,6 +296,19 @@ class ForecastBundle:
         if calibrated and self.calibration is not None:
             table = self.calibration.apply(table, history)
         return (table, pred) if return_raw else table
+
+
+def _recent(panel: pd.DataFrame, origin: int, context: int) -> pd.DataFrame:
+    """The rows a forecast from ``origin`` reads: the last ``context`` periods up to it and
+    everything after (the whole panel when demand is missing inside that history, where
+    "the last observed periods" could reach further back). Building the prediction dataset
+    from these rows instead of the whole history is what keeps a forecast's cost flat in the
+    length of the history (same forecasts: tests/forecast/test_bundle.py)."""
+    time_idx = panel[TIME_IDX].to_numpy()
+    keep = time_idx > origin - context
+    if keep.all() or np.isnan(panel["demand"].to_numpy(dtype=float)[time_idx <= origin]).any():
+        return panel
+    return panel[keep]
 
 
 def _by_series_and_period(raw: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
