@@ -30,6 +30,7 @@ import lightning.pytorch as L
 import matplotlib.pyplot as plt
 import mlflow
 import pandas as pd
+import torch
 from hydra.utils import instantiate
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -107,6 +108,29 @@ def is_rank_zero() -> bool:
     return rank_zero_only.rank == 0
 
 
+def torch_threads(setting: int | str | None, cpus: int | None = None, load: float | None = None) -> int | None:
+    """Intra-op threads for ``cfg.torch_threads``: None = leave torch's default; a positive
+    number as given; ``auto`` = the CPUs not busy now (``cpus`` minus the 1-minute load
+    average, rounded), at least 1 and at most torch's default.
+
+    Raises:
+        ValueError: Neither null, ``auto`` nor a positive integer (names the key).
+    """
+    if setting is None:
+        return None
+    if str(setting) == "auto":
+        cpus = cpus or os.cpu_count() or 1
+        load = os.getloadavg()[0] if load is None else load
+        return max(1, min(torch.get_num_threads(), cpus - round(load)))
+    try:
+        threads = int(setting)
+    except (TypeError, ValueError):
+        threads = 0
+    if threads < 1 or str(setting).strip() != str(threads):
+        raise ValueError(f"torch_threads={setting!r}: use null, auto or a positive number of threads")
+    return threads
+
+
 def optimized_value(result: TrainResult, name: str | None) -> float | None:
     """The metric a Hydra sweeper optimizes (``cfg.optimized_metric``), failing loudly.
 
@@ -128,6 +152,9 @@ def optimized_value(result: TrainResult, name: str | None) -> float | None:
 def run(cfg: DictConfig) -> TrainResult:
     """Train, calibrate, test on the held-out window, log everything and register the model."""
     L.seed_everything(int(cfg.seed), workers=True)
+    threads = torch_threads(cfg.get("torch_threads"))
+    if threads:
+        torch.set_num_threads(threads)
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     spec: DatasetSpec = instantiate(cfg.data)
