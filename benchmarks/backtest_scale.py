@@ -1,6 +1,7 @@
 """Backtest cost at scale on the synthetic generator (10,000 item-locations by default).
 
     python benchmarks/backtest_scale.py [--items 200 --stores 50 --periods 8 --plan-periods 2]
+    python benchmarks/backtest_scale.py --periods 52      # 10k item-locations x 52 weeks
 
 Generates (or reuses) a synthetic dataset with ``items x stores`` store item-locations (plus
 the DC item-nodes of the network), builds the backtest window of the last ``periods``
@@ -13,12 +14,15 @@ weeks, and times:
   ``plan-periods`` periods: seconds to forecast those review origins (one protocol call) and
   seconds per review (network plan), which dominates a backtest at this size.
 
-Figures are printed, not asserted.
+Every stage prints its wall time and the process's peak resident memory so far
+(``ru_maxrss``); the last line is the whole run's wall time and peak, with the optimizer
+policy's time extrapolated to the whole window. Figures are printed, not asserted.
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import time
 
 import pandas as pd
@@ -44,8 +48,13 @@ from stockcast.simulation.policies import (
 from stockcast.simulation.world import build_window, world_elasticity
 
 
+def _peak() -> str:
+    return f"peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB"
+
+
 def main() -> None:
     """Print setup time, seconds per period per rule policy and seconds per optimizer review."""
+    start = time.perf_counter()
     ap = argparse.ArgumentParser()
     ap.add_argument("--items", type=int, default=200)
     ap.add_argument("--stores", type=int, default=50)
@@ -71,7 +80,7 @@ def main() -> None:
     setup = time.perf_counter() - t
     n_store = int((win.keys["echelon"] != "dc").sum())
     print(f"{n_store} store item-locations + {len(win.keys) - n_store} DC item-nodes x "
-          f"{len(win.periods)} periods; data + window setup {setup:.1f}s")
+          f"{len(win.periods)} periods; data + window setup {setup:.1f}s; {_peak()}")
     for name, spec, knob in (("classic", ClassicSpec(), 0.95),
                              ("seasonal_naive_ss", SeasonalNaiveSpec(), 0.95),
                              ("oracle", OracleSpec(), None)):
@@ -82,7 +91,7 @@ def main() -> None:
         sim = time.perf_counter() - t
         k = kpis(tr)
         print(f"  {name}: {sim:.2f}s = {sim / len(win.periods):.3f}s per period; fill "
-              f"{k['fill_rate']:.3f}, avg inventory {k['avg_inventory']:,.0f}")
+              f"{k['fill_rate']:.3f}, avg inventory {k['avg_inventory']:,.0f}; {_peak()}")
     if args.plan_periods > 0:
         from stockcast.optimization.plan import PlanConfig
 
@@ -103,7 +112,15 @@ def main() -> None:
         sim = time.perf_counter() - t
         print(f"  true_distribution (optimizer): forecasts of {k} review origins {fc:.1f}s "
               f"(one call); {sim:.1f}s for {k} reviews = {sim / k:.1f}s per review (network "
-              f"plan); fill over them {kpis(tr)['fill_rate']:.3f}")
+              f"plan); fill over them {kpis(tr)['fill_rate']:.3f}; {_peak()}")
+        n = len(win.periods)
+        estimate = (fc + sim) / k * n
+    else:
+        n, estimate = 0, 0.0
+    total = time.perf_counter() - start
+    print(f"total {total:.1f}s wall; {_peak()}"
+          + (f"; the optimizer policy over all {n} periods at that rate: about {estimate / 60:.0f} min"
+             if n else ""))
 
 
 if __name__ == "__main__":

@@ -1,15 +1,15 @@
 """Training throughput of the TFT and the share of step time spent in data loading.
 
     python benchmarks/train_throughput.py [hydra overrides ...] [--batches 30] [--workers 0 2]
+    python benchmarks/train_throughput.py experiment=smoke --threads 1 2   # intra-op threads
 
-For each ``num_workers`` setting it times, over the same number of batches:
-
-* loading only: iterating the training dataloader (what the GPU would wait for);
-* compute only: forward + backward + optimizer step on batches already in memory
-  (on the device the trainer config selects: CUDA if available with accelerator=auto);
-
-and prints samples/s of a full step (load + compute) and the loading share. Ratios are
-against the compute-only baseline measured in the same run.
+For each ``--threads`` setting (torch intra-op threads; default: torch's own choice) it
+times compute only: forward + backward + optimizer step on batches already in memory (on
+the device the trainer config selects: CUDA if available with accelerator=auto). For each
+``num_workers`` setting it times loading only: iterating the training dataloader (what the
+GPU would wait for). It prints samples/s of a full step (load + compute, with the first
+thread setting's compute) and the loading share. Ratios are against the first thread
+setting's compute-only baseline measured in the same run.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import time
 
+import numpy as np
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
@@ -46,7 +47,11 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=30)
     ap.add_argument("--workers", type=int, nargs="+", default=[0, 2])
     ap.add_argument("--batch-size", type=int, default=None)
+    ap.add_argument("--threads", type=int, nargs="+", default=[0],
+                    help="torch intra-op threads to compare (0 = torch's default)")
+    ap.add_argument("--rounds", type=int, default=1, help="rounds over the thread settings")
     args = ap.parse_args()
+    default_threads = torch.get_num_threads()
 
     with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
         cfg = compose("train", overrides=["paths.output_dir=/tmp/stockcast-bench", *args.overrides])
@@ -76,16 +81,27 @@ def main() -> None:
         loss.backward()
         opt.step()
 
-    step(held[0])
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for b in held:
-        step(b)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    compute = (time.perf_counter() - t0) / n
-    print(f"compute only: {compute * 1e3:.1f} ms/step, {bs / compute:,.0f} samples/s (baseline)")
+    # thread settings interleaved over rounds (the machine's load drifts): median per setting
+    times: dict[int, list[float]] = {t: [] for t in args.threads}
+    for _ in range(args.rounds):
+        for threads in args.threads:
+            torch.set_num_threads(threads or default_threads)
+            step(held[0])  # warm-up
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            for b in held:
+                step(b)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            times[threads].append((time.perf_counter() - t0) / n)
+    computes = [float(np.median(times[t])) for t in args.threads]
+    for threads, c in zip(args.threads, computes, strict=True):
+        spread = ", ".join(f"{x * 1e3:.0f}" for x in times[threads])
+        print(f"compute only, {threads or default_threads} thread(s): {c * 1e3:.1f} ms/step "
+              f"(rounds: {spread}), {bs / c:,.0f} samples/s, {computes[0] / c:.2f}x the first setting")
+    torch.set_num_threads(args.threads[0] or default_threads)
+    compute = computes[0]
 
     print(f"{'workers':>7} {'load ms/batch':>14} {'step ms':>8} {'samples/s':>10} {'load share':>10} {'vs compute':>10}")
     for w in args.workers:

@@ -51,3 +51,24 @@ def test_jobs_started_together_on_a_fresh_sqlite_store_all_land(tmp_path):
     exp = client.get_experiment_by_name("stockcast-concurrency")
     finished = client.search_runs([exp.experiment_id])
     assert sorted(r.info.status for r in finished) == ["FINISHED"] * 3
+
+
+def test_an_experiment_created_by_another_job_meanwhile_is_used(tmp_path, monkeypatch):
+    """Two jobs look the experiment up, both find none, both create it: the second one gets
+    RESOURCE_ALREADY_EXISTS from the store (SQLite or a server) and uses the first one's."""
+    from stockcast.tracking import mlflow_utils
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    first = mlflow_utils.get_experiment_id("stockcast-race")
+    monkeypatch.setattr(mlflow, "get_experiment_by_name", _none_once(mlflow.get_experiment_by_name))
+    assert mlflow_utils.get_experiment_id("stockcast-race") == first
+
+
+def _none_once(lookup):
+    calls = []
+
+    def stale(name):
+        calls.append(name)
+        return None if len(calls) == 1 else lookup(name)
+
+    return stale

@@ -246,6 +246,7 @@ class ForecastBundle:
                 f"{self.name}: origin time_idx {short[0]} leaves no period to forecast "
                 f"(panel ends at time_idx {end})"
             )
+        context = self.context_periods(calibrated)
         # one dataset per horizon length holds every origin's window of that length: the
         # encoder sees the demand up to the origin, the decoder only known covariates (its
         # target is never an input); origins whose horizon the panel's end truncates form
@@ -253,7 +254,10 @@ class ForecastBundle:
         tables = []
         for h in sorted(set(steps.values())):
             group = {o: v for o, v in steps.items() if v == h}
-            data = panel[panel[TIME_IDX] <= max(group) + h]
+            # only the periods these windows read (the longest encoder plus lags before the
+            # first origin): a forecast's cost stays flat in the length of the history
+            t = panel[TIME_IDX]
+            data = panel[(t > min(group) - context) & (t <= max(group) + h)]
             dataset = TimeSeriesDataSet.from_parameters(
                 self.dataset_parameters,
                 data.assign(demand=data["demand"].fillna(0.0)),
@@ -294,6 +298,16 @@ class ForecastBundle:
         if calibrated and self.calibration is not None:
             table = self.calibration.apply(table, history)
         return table, first
+
+    def context_periods(self, calibrated: bool = True) -> int:
+        """Periods up to an origin that a forecast from it reads: the encoder's
+        (``max_encoder_length`` plus the longest lag) and the calibration's scale window."""
+        lags = self.dataset_parameters.get("lags") or {}
+        longest = max((max(v) for v in lags.values() if len(v)), default=0)
+        periods = int(self.dataset_parameters["max_encoder_length"]) + int(longest)
+        if calibrated and self.calibration is not None and self.calibration.scale == "encoder_mean":
+            periods = max(periods, int(self.calibration.window))
+        return periods
 
     def _levels(self, quantiles: Sequence[float] | None) -> list[float]:
         if quantiles is None:

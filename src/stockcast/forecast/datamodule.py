@@ -82,18 +82,31 @@ class TFTDataModule(L.LightningDataModule):
         self.batch_size, self.num_workers, self.pin_memory = int(batch_size), int(num_workers), bool(pin_memory)
         self.training = training if training is not None else training_dataset(panel, spec, split)
         self.fingerprint = encoder_fingerprint(self.training)
+        #: Every rank's :attr:`fingerprint` by global rank, filled by :meth:`setup` (one entry
+        #: in a single process): what rank 0 logs to show all ranks trained alike.
+        self.rank_fingerprints: list[str] = [self.fingerprint]
         self.validation: TimeSeriesDataSet | None = None
 
     def setup(self, stage: str | None = None) -> None:
-        """Build the validation dataset; under DDP check every rank holds rank 0's encoders."""
+        """Build the validation dataset; under DDP check every rank holds rank 0's encoders.
+
+        Every rank's fingerprint reaches every rank (one ``broadcast`` per source rank, the
+        strategy's own collective: gloo on CPU, NCCL on GPUs), so all ranks fail together,
+        with the same message, when any differs.
+        """
         trainer = getattr(self, "trainer", None)
         if trainer is not None and trainer.world_size > 1:
-            reference = trainer.strategy.broadcast(self.fingerprint, src=0)
-            if reference != self.fingerprint:
+            self.rank_fingerprints = [
+                trainer.strategy.broadcast(self.fingerprint, src=rank)
+                for rank in range(trainer.world_size)
+            ]
+            reference = self.rank_fingerprints[0]
+            differ = [r for r, fp in enumerate(self.rank_fingerprints) if fp != reference]
+            if differ:
                 raise RuntimeError(
-                    f"rank {trainer.global_rank}: dataset encoders differ from rank 0's "
-                    f"({self.fingerprint[:12]} vs {reference[:12]}): every rank must build them "
-                    "from the same full training data"
+                    f"dataset encoders of rank(s) {differ} differ from rank 0's "
+                    f"({', '.join(self.rank_fingerprints[r][:12] for r in differ)} vs "
+                    f"{reference[:12]}): every rank must build them from the same full training data"
                 )
         if self.validation is None:
             self.validation = window_dataset(self.training, self.panel, self.split.val_start, self.split.val_end)

@@ -16,6 +16,7 @@ from pytorch_forecasting import TimeSeriesDataSet
 from stockcast.data.objects import build
 from stockcast.data.spec import DatasetSpec
 from stockcast.errors import DataValidationError, Issue
+from stockcast.forecast.normalizers import indexed
 from stockcast.schema import GROUP_IDS, TIME_IDX
 
 
@@ -62,9 +63,13 @@ def dataset_kwargs(spec: DatasetSpec) -> dict[str, Any]:
     """Keyword arguments for ``TimeSeriesDataSet`` derived from the spec's roles.
 
     ``spec.dataset`` adds to them; entries with a ``_target_`` (the target normalizer) are
-    built by :func:`stockcast.data.objects.build`.
+    built by :func:`stockcast.data.objects.build`, a ``GroupNormalizer`` then taken as its
+    :class:`~stockcast.forecast.normalizers.IndexedGroupNormalizer` (same results, faster
+    data loading).
     """
     extra = build(spec.dataset, f"data config '{spec.name}': dataset") if spec.dataset else {}
+    if "target_normalizer" in extra:  # same normalizer, per-sample lookups from a dict
+        extra["target_normalizer"] = indexed(extra["target_normalizer"])
     return dict(
         time_idx=TIME_IDX,
         target="demand",

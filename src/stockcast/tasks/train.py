@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -29,11 +30,12 @@ import lightning.pytorch as L
 import matplotlib.pyplot as plt
 import mlflow
 import pandas as pd
+import torch
 from hydra.utils import instantiate
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 from stockcast.data.io import read_source, source_path
 from stockcast.data.panel import load_panel, select_series
@@ -106,6 +108,29 @@ def is_rank_zero() -> bool:
     return rank_zero_only.rank == 0
 
 
+def torch_threads(setting: int | str | None, cpus: int | None = None, load: float | None = None) -> int | None:
+    """Intra-op threads for ``cfg.torch_threads``: None = leave torch's default; a positive
+    number as given; ``auto`` = the CPUs not busy now (``cpus`` minus the 1-minute load
+    average, rounded), at least 1 and at most torch's default.
+
+    Raises:
+        ValueError: Neither null, ``auto`` nor a positive integer (names the key).
+    """
+    if setting is None:
+        return None
+    if str(setting) == "auto":
+        cpus = cpus or os.cpu_count() or 1
+        load = os.getloadavg()[0] if load is None else load
+        return max(1, min(torch.get_num_threads(), cpus - round(load)))
+    try:
+        threads = int(setting)
+    except (TypeError, ValueError):
+        threads = 0
+    if threads < 1 or str(setting).strip() != str(threads):
+        raise ValueError(f"torch_threads={setting!r}: use null, auto or a positive number of threads")
+    return threads
+
+
 def optimized_value(result: TrainResult, name: str | None) -> float | None:
     """The metric a Hydra sweeper optimizes (``cfg.optimized_metric``), failing loudly.
 
@@ -127,6 +152,9 @@ def optimized_value(result: TrainResult, name: str | None) -> float | None:
 def run(cfg: DictConfig) -> TrainResult:
     """Train, calibrate, test on the held-out window, log everything and register the model."""
     L.seed_everything(int(cfg.seed), workers=True)
+    threads = torch_threads(cfg.get("torch_threads"))
+    if threads:
+        torch.set_num_threads(threads)
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     spec: DatasetSpec = instantiate(cfg.data)
@@ -134,6 +162,11 @@ def run(cfg: DictConfig) -> TrainResult:
     split = TimeSplit.from_panel(panel, spec)
 
     _ensemble(cfg)  # a bad ensemble setting fails before any run exists
+    requeued = _requeued_checkpoint(cfg, output_dir)
+    if requeued:
+        log.info("SLURM requeue: resuming from %s", requeued)
+        with open_dict(cfg):
+            cfg.ckpt_path = requeued
     resume_run = _run_to_resume(cfg.get("ckpt_path"))
     setup_tracking()
     init = _init_from(cfg)
@@ -235,6 +268,8 @@ def _train(
 
     mlflow.log_metrics({k: v for k, v in metrics.items() if pd.notna(v)})
     mlflow.log_metrics({f"time_{k}": v for k, v in timings.items()})
+    # every rank's encoders (gathered by the datamodule under DDP): identical by construction
+    mlflow.log_params({f"encoder_fingerprint.rank{r}": fp for r, fp in enumerate(data.rank_fingerprints)})
     by_h = metrics_by_horizon(served.test_table, prefix="test", scale=mase_scale(history))
     for _, row in by_h.iterrows():
         mlflow.log_metrics({"test_mae_by_horizon": row["test_mae"], "test_pinball_by_horizon": row["test_pinball"]}, step=int(row["horizon"]))
@@ -381,6 +416,21 @@ def _log_figures(interp, importance, panel, table, spec, permutation=None) -> No
     for path, fig in figures.items():
         mlflow.log_figure(fig, path)
         plt.close(fig)
+
+
+def _requeued_checkpoint(cfg: DictConfig, output_dir: Path) -> str | None:
+    """The checkpoint a requeued SLURM job resumes from, or None.
+
+    A preempted or timed-out job saves ``last.ckpt`` (SIGTERM / Lightning's SLURM requeue
+    signal) and SLURM re-runs it in the same Hydra output dir with ``SLURM_RESTART_COUNT``
+    set; it continues there (same MLflow run) unless ``ckpt_path`` or ``init_from`` is given.
+    """
+    if cfg.get("ckpt_path") or cfg.get("init_from"):
+        return None
+    if int(os.environ.get("SLURM_RESTART_COUNT") or 0) < 1:
+        return None
+    last = output_dir / "checkpoints" / "last.ckpt"
+    return str(last) if last.exists() else None
 
 
 def _run_to_resume(ckpt_path: str | None) -> str | None:

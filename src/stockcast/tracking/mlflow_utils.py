@@ -22,6 +22,7 @@ from typing import Any
 import mlflow
 import mlflow.data
 import pandas as pd
+from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig, OmegaConf
 
 from stockcast import PROJECT_ROOT
@@ -106,9 +107,10 @@ def get_experiment_id(name: str) -> str:
     tags = {"mlflow.note.content": description} if description else None
     try:
         return mlflow.create_experiment(name, artifact_location=location, tags=tags)
-    except mlflow.exceptions.MlflowException:
-        exp = mlflow.get_experiment_by_name(name)  # created by a concurrent job meanwhile
-        if exp is None:
+    except MlflowException as err:
+        # jobs started together (a sweep, a team's server): another one created it first
+        exp = mlflow.get_experiment_by_name(name)
+        if err.error_code != "RESOURCE_ALREADY_EXISTS" or exp is None:
             raise
         return exp.experiment_id
 
