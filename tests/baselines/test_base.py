@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from baseline_toys import SMALL_LGBM, SPEC, Q, make_spec, noisy_panel
+from tests.baselines.baseline_toys import SMALL_LGBM, SPEC, Q, make_spec, noisy_panel
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 

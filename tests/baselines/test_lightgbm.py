@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from baseline_toys import SMALL_LGBM, SPEC, Q, make_panel, make_spec, noisy_panel
+from tests.baselines.baseline_toys import SMALL_LGBM, SPEC, Q, make_panel, make_spec, noisy_panel
 
 from stockcast.baselines import LightGBMBaseline, NaiveBaseline
 from stockcast.evaluation.metrics import forecast_metrics
