@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from tests.baselines.baseline_toys import SMALL_LGBM, SPEC, Q, make_panel, make_spec, noisy_panel
 
 from stockcast.baselines import LightGBMBaseline, NaiveBaseline
 from stockcast.evaluation.metrics import forecast_metrics
 from stockcast.forecast.calibration import QuantileCalibration
 from stockcast.forecast.protocol import Forecaster, by_model, cross_validate
+from tests.baselines.baseline_toys import SMALL_LGBM, SPEC, Q, make_panel, make_spec, noisy_panel
 
 
 def test_forecasts_through_the_protocol_with_the_tft_calibration():

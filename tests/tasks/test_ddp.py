@@ -17,6 +17,8 @@ import pytest
 
 from stockcast import PROJECT_ROOT
 
+pytestmark = pytest.mark.slow  # two training processes (gloo) and a single-process reference
+
 
 @pytest.fixture(scope="module")
 def ddp_smoke(tmp_path_factory):
