@@ -16,6 +16,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 from lightning.fabric.plugins.environments import SLURMEnvironment
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from stockcast.tasks.train import _requeued_checkpoint
@@ -103,6 +104,9 @@ def test_lightning_reads_one_task_of_the_job_as_its_rank(monkeypatch, tmp_path):
         monkeypatch.setenv(key, value)
     for key in ("LOCAL_RANK", "RANK", "WORLD_SIZE", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT"):
         monkeypatch.delenv(key, raising=False)
+    # the Trainer sets the process-wide rank_zero_only.rank to its global rank (5): restored
+    # after the test, or every later training in this process would think it is not rank 0
+    monkeypatch.setattr(rank_zero_only, "rank", rank_zero_only.rank)
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=False)
     trainer_cfg.update(accelerator="cpu", precision="32-true", default_root_dir=str(tmp_path))
     trainer = instantiate(trainer_cfg, logger=False, enable_checkpointing=False)
