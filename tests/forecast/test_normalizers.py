@@ -76,7 +76,10 @@ def test_training_samples_are_the_same_as_with_the_plain_normalizer(tmp_path):
     cfg = OmegaConf.load(PROJECT_ROOT / "conf" / "data" / "synthetic.yaml")
     overrides = [f"source.cache_dir={tmp_path}", "source.generator.n_items=3",
                  "source.generator.n_stores=2", "source.generator.n_dcs=1",
-                 "source.generator.periods=60"]
+                 "source.generator.periods=60",
+                 # the swap applies to a configured GroupNormalizer (the default is EncoderNormalizer)
+                 "dataset.target_normalizer._target_=pytorch_forecasting.data.GroupNormalizer",
+                 "dataset.target_normalizer.groups=[item_id,location_id]"]
     spec = instantiate(OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides)))
     panel = load_panel(spec)
     split = TimeSplit.from_panel(panel, spec)

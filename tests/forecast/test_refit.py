@@ -13,6 +13,10 @@ from tests.conftest import compose_config
 
 LEVELS = [0.02, 0.1, 0.25, 0.5, 0.75, 0.9, 0.98]
 COLS = [quantile_column(q) for q in LEVELS]
+#: per-series target scales fitted on the training rows (the default EncoderNormalizer scales
+#: each sample by its own encoder and has no fitted scales to compare)
+GROUP_SCALES = ["data.dataset.target_normalizer._target_=pytorch_forecasting.data.GroupNormalizer",
+                "+data.dataset.target_normalizer.groups=[item_id,location_id]"]
 ORIGIN = pd.Timestamp("2020-12-01")
 
 
@@ -37,7 +41,7 @@ def test_refit_trains_on_validation_and_replays_the_schedule(tmp_path, tracking_
     from stockcast.tasks.train import run
 
     cfg = compose_config(
-        "train", ["experiment=smoke", "refit.enabled=true", "calibration.method=none", "register_model=false"], tmp_path
+        "train", ["experiment=smoke", "refit.enabled=true", "calibration.method=none", "register_model=false", *GROUP_SCALES], tmp_path
     )
     result = run(cfg)
     m = mlflow.get_run(result.run_id).data.metrics
