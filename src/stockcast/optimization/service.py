@@ -18,7 +18,8 @@ distribution.protection_samples`), ``D_L`` the demand over the lead time alone a
 * ``allocation="network"``: the levels of least expected inventory whose demand-weighted
   expected fill over the network reaches the target (a Lagrangian sweep: every node takes
   the level that maximises ``lambda x expected units served - expected on-hand stock``;
-  ``lambda`` is bisected until the network target is met). Items whose extra unit of stock
+  ``lambda`` is bisected until the network target is met, then a greedy trim,
+  :func:`lagrangian_choice`). Items whose extra unit of stock
   serves little (slow or capped) then get less, fast movers more: the same fill at less
   inventory than equal targets.
 """
@@ -81,8 +82,80 @@ def _item_levels(protection: EmpiricalDemand, lead: EmpiricalDemand, target: flo
     return np.where(ok0, 0.0, hi)
 
 
+def lagrangian_choice(served: np.ndarray, stock: np.ndarray, need: float,
+                      iterations: int = 80, max_swap_cells: int = 6000) -> np.ndarray:
+    """Per node the option (column) to take so that total ``served`` reaches ``need`` at
+    the least total ``stock`` (options ordered by level).
+
+    A Lagrangian sweep (each node maximises ``lambda x served - stock``; ``lambda``
+    bisected to the least value that meets ``need``) followed by a local search that closes
+    most of the Lagrangian's duality gap on discrete options: while some node can drop to a
+    lower option with the total still meeting ``need``, the drop saving the most stock is
+    made; else (networks of at most ``max_swap_cells`` node-options) the best pair of one
+    node's drop and another's raise that saves stock and keeps the target. Where even the
+    top options fall short, every node takes its top option.
+
+    Args:
+        served: ``(N, K)`` units served per node and option.
+        stock: ``(N, K)`` stock held per node and option.
+        need: Units the network must serve.
+
+    Returns:
+        ``(N,)`` option indices.
+    """
+    served, stock = np.asarray(served, float), np.asarray(stock, float)
+    n = len(served)
+    rows = np.arange(n)
+    if served.max(axis=1).sum() < need:
+        return np.argmax(served, axis=1)
+
+    def pick(lam: float) -> np.ndarray:
+        return np.argmax(lam * served - stock, axis=1)
+
+    lo, hi = 0.0, 1.0
+    while served[rows, pick(hi)].sum() < need and hi < 1e15:
+        hi *= 4.0
+    for _ in range(iterations):
+        mid = np.sqrt(lo * hi) if lo > 0 else hi / 4.0
+        if served[rows, pick(mid)].sum() >= need:
+            hi = mid
+        else:
+            lo = mid
+        if hi - lo <= 1e-12 * hi:
+            break
+    k = pick(hi)
+    cols = np.arange(served.shape[1])
+    swaps = served.size <= max_swap_cells
+    for _ in range(4 * n * served.shape[1]):
+        total = served[rows, k].sum()
+        gain = served - served[rows, k][:, None]      # served change if node i took option j
+        save = stock[rows, k][:, None] - stock        # stock saved if it did
+        lower = cols[None, :] < k[:, None]
+        ok = lower & (total + gain >= need - 1e-9) & (save > 1e-12)
+        if ok.any():                                  # a drop that keeps the target
+            i, j = np.unravel_index(np.argmax(np.where(ok, save, -np.inf)), ok.shape)
+            k[i] = j
+            continue
+        if not swaps:
+            break
+        # a drop of one node paid for by a raise of another
+        di, dj = np.nonzero(lower)
+        ui, uj = np.nonzero(cols[None, :] > k[:, None])
+        if not len(di) or not len(ui):
+            break
+        deficit = need - 1e-9 - (total + gain[di, dj])
+        net = save[di, dj][:, None] + save[ui, uj][None, :]   # raise: save < 0
+        feasible = (gain[ui, uj][None, :] >= deficit[:, None]) & (di[:, None] != ui[None, :])
+        net = np.where(feasible, net, -np.inf)
+        best = np.unravel_index(np.argmax(net), net.shape)
+        if not net[best] > 1e-12:
+            break
+        k[di[best[0]]], k[ui[best[1]]] = dj[best[0]], uj[best[1]]
+    return k
+
+
 def _network_levels(protection: EmpiricalDemand, lead: EmpiricalDemand, target: float,
-                    n_levels: int = 96, iterations: int = 60) -> np.ndarray:
+                    n_levels: int = 96) -> np.ndarray:
     """Lagrangian allocation of levels for a demand-weighted network fill target."""
     n = len(protection)
     u = 1.0 - np.logspace(np.log10(0.7), -4, n_levels)        # 0.3 ... 0.9999
@@ -94,26 +167,8 @@ def _network_levels(protection: EmpiricalDemand, lead: EmpiricalDemand, target: 
                        for k in range(cand.shape[1])], axis=1)
     stock = np.stack([expected_on_hand(protection, lead, cand[:, k])
                       for k in range(cand.shape[1])], axis=1)
-    need = target * review.sum()
-    rows = np.arange(n)
-
-    def pick(lam: float) -> np.ndarray:
-        return np.argmax(lam * served - stock, axis=1)
-
-    if served[rows, -1].sum() < need:       # not even the top levels reach it
-        return cand[:, -1]
-    lo, hi = 0.0, 1.0
-    while served[rows, pick(hi)].sum() < need and hi < 1e12:
-        hi *= 4.0
-    for _ in range(iterations):
-        mid = np.sqrt(lo * hi) if lo > 0 else hi / 4.0
-        if served[rows, pick(mid)].sum() >= need:
-            hi = mid
-        else:
-            lo = mid
-        if hi - lo <= 1e-9 * hi:
-            break
-    return cand[rows, pick(hi)]
+    k = lagrangian_choice(served, stock, target * review.sum())
+    return cand[np.arange(n), k]
 
 
 def fill_rate_levels(protection: EmpiricalDemand | np.ndarray,
