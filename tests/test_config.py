@@ -68,6 +68,7 @@ def test_command_line_overrides_reach_the_config(tmp_path):
     assert list(cfg.tft.loss.quantiles) == [0.1, 0.5, 0.9]
 
 
+@pytest.mark.slow
 def test_multirun_makes_one_parent_with_a_child_per_job(tmp_path, tracking_uri):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri}

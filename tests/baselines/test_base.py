@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from baseline_toys import SMALL_LGBM, SPEC, Q, make_spec, noisy_panel
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
@@ -23,6 +22,7 @@ from stockcast.baselines import (
 )
 from stockcast.evaluation.metrics import forecast_metrics
 from stockcast.forecast.protocol import Forecaster, cross_validate
+from tests.baselines.baseline_toys import SMALL_LGBM, SPEC, Q, make_spec, noisy_panel
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from baseline_toys import SPEC, Q, make_panel, noisy_panel, series
 
 from stockcast.baselines import MovingAverageBaseline, NaiveBaseline, SeasonalNaiveBaseline
 from stockcast.schema import season_length_for
+from tests.baselines.baseline_toys import SPEC, Q, make_panel, noisy_panel, series
 
 
 # ---------------------------------------------------------------------------- known answers

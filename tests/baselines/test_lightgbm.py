@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from baseline_toys import SMALL_LGBM, SPEC, Q, make_panel, make_spec, noisy_panel
 
-from stockcast.baselines import LightGBMBaseline, NaiveBaseline
+from stockcast.baselines import LightGBMBaseline, NaiveBaseline, WidePanel
+from stockcast.baselines.lightgbm import _Design
 from stockcast.evaluation.metrics import forecast_metrics
 from stockcast.forecast.calibration import QuantileCalibration
 from stockcast.forecast.protocol import Forecaster, by_model, cross_validate
+from tests.baselines.baseline_toys import SMALL_LGBM, SPEC, Q, make_panel, make_spec, noisy_panel
 
 
 def test_forecasts_through_the_protocol_with_the_tft_calibration():
@@ -23,8 +24,56 @@ def test_forecasts_through_the_protocol_with_the_tft_calibration():
     cal = lgbm.calibration_
     assert isinstance(cal, QuantileCalibration)
     assert cal.levels == [0.1, 0.5, 0.9]
-    assert cal.info == {"origin_time_idx": 29 - 3, "periods": 3}  # the last origin's fit
-    assert cal.rows == [6 * 3]  # its forecasts of the 3 periods up to the origin
+    # the last origin's two calibration fits, 3 and 6 periods before it
+    assert cal.info == {"fit_time_idx": [29 - 6, 29 - 3], "anchors": 1, "periods": 3}
+    assert cal.rows == [6 * 3 * 2]  # each fit's forecasts of its next 3 periods, one group
+    table = lgbm.calibration_table_
+    assert table.groupby("forecast_origin").size().tolist() == [6 * 3, 6 * 3]
+    assert table["demand"].notna().all()
+
+
+def test_calibration_forecasts_from_later_anchors_are_out_of_sample():
+    panel, origin = noisy_panel(), 29
+    settings = {**SMALL_LGBM, "calibration_fits": 1, "calibration_anchors": None}
+    lgbm = LightGBMBaseline(spec=SPEC, **settings)
+    lgbm.forecast(panel, [origin], 3)
+    cal = lgbm.calibration_table_
+    # one fit ending at 26, forecasting from anchors 26, 27, 28 the steps up to the origin
+    assert cal.groupby("forecast_origin").size().tolist() == [6 * 3, 6 * 2, 6 * 1]
+    assert cal["period"].max() == panel.loc[panel["time_idx"] == origin, "period"].iloc[0]
+    assert lgbm.calibration_.rows == [6 * 6] and lgbm.calibration_.info["anchors"] is None
+    # demand after the fit's end changes the later anchors' features, never the fit
+    changed = panel.copy()
+    late = changed["time_idx"].between(27, origin)
+    changed.loc[late, "demand"] = changed.loc[late, "demand"] * 3
+    other = LightGBMBaseline(spec=SPEC, **settings)
+    other.forecast(changed, [origin], 3)
+    first = (cal["forecast_origin"] == cal["forecast_origin"].min()).to_numpy()
+    np.testing.assert_allclose(cal.loc[first, Q], other.calibration_table_.loc[first, Q])
+    assert not np.allclose(cal.loc[~first, Q], other.calibration_table_.loc[~first, Q])
+
+
+def test_second_calibration_fit_skipped_where_the_history_is_too_short():
+    panel = noisy_panel()
+    lgbm = LightGBMBaseline(spec=SPEC, **SMALL_LGBM)
+    lgbm.forecast(panel, [18], 3)  # first complete anchor row at 13: a fit can end at 15 only
+    assert lgbm.calibration_.info["fit_time_idx"] == [15]
+    with pytest.raises(ValueError, match="calibration_fits"):
+        LightGBMBaseline(calibration_fits=0)
+    with pytest.raises(ValueError, match="calibration_anchors"):
+        LightGBMBaseline(calibration_anchors=0)
+
+
+def test_training_rows_of_a_fit_end_at_its_last_period():
+    panel = noisy_panel()
+    lgbm = LightGBMBaseline(spec=SPEC, **SMALL_LGBM)
+    wide = WidePanel(panel, SPEC.freq)
+    design = _Design(lgbm, wide, 29)
+    s, a, h = design.training_rows(25, 3, None)
+    assert (a + h <= 25).all() and set(h) == {1, 2, 3}
+    assert a.min() == 12  # the first anchor with every feature (trend: two seasons of lags)
+    s, a, h = design.training_rows(25, 3, 5)  # the last 5 anchors: 20..24
+    assert set(a) == set(range(20, 25)) and len(s) == 6 * (3 + 3 + 3 + 2 + 1)
 
 
 def test_calibration_keeps_median_and_moves_tails():

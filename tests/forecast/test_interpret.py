@@ -26,6 +26,9 @@ from tests.conftest import compose_config
 STRONG = {"price": "price", "sentiment": "sentiment", "temperature": "temperature_forecast"}
 
 
+pytestmark = pytest.mark.slow  # trains a TFT on 200 synthetic series until it learns the drivers
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, tracking_uri):
     from stockcast.tasks.train import run

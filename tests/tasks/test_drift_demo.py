@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import mlflow
+import pytest
 
 from stockcast.tasks import drift_demo
 from stockcast.tracking.registry import current_champion
 from tests.conftest import compose_config
+
+pytestmark = pytest.mark.slow  # the continuous-learning loop: several trainings and checks
 
 
 def test_drift_demo_end_to_end(tracking_uri, tmp_path):

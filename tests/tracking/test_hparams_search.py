@@ -7,10 +7,13 @@ import subprocess
 import sys
 
 import mlflow
+import pytest
 from omegaconf import OmegaConf
 
 from stockcast import PROJECT_ROOT
 from tests.conftest import compose_config
+
+pytestmark = pytest.mark.slow  # an Optuna sweep of two trainings in a subprocess
 
 
 def test_optuna_sweep_logs_trials_under_one_parent_and_writes_the_best_experiment(tmp_path, tracking_uri):

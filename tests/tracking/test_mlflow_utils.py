@@ -9,6 +9,7 @@ import textwrap
 import time
 
 import mlflow
+import pytest
 
 from stockcast import PROJECT_ROOT
 
@@ -33,6 +34,7 @@ JOB = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_jobs_started_together_on_a_fresh_sqlite_store_all_land(tmp_path):
     uri = f"sqlite:///{tmp_path / 'fresh' / 'mlflow.db'}"
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri}

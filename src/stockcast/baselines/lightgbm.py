@@ -4,12 +4,12 @@
 quantile level on the history up to the origin, as a direct multi-horizon model: a training
 row is (series, anchor period, step ``h``) with the demand ``h`` periods after the anchor as
 its target, the features known at the anchor and the step ``h`` itself. The features come from
-``mlforecast.MLForecast.preprocess`` (``max_horizon``: the targets of every step ahead):
+``mlforecast.MLForecast.preprocess``:
 
 * target lags, rolling means / standard deviation of the target and the year-over-year trend
   (``lags``, ``lag_transforms``: ``RollingMean``, ``RollingStd``, ``Combine`` / ``Offset``);
-* static features: item and location (categorical), the series' log volume and the spec's
-  static covariates;
+* static features: item and location (categorical), the series' log volume (``log_scale``,
+  at the end of the fit's history) and the spec's static covariates;
 * exogenous columns of each step: known-future covariates and the calendar (the spec's
   ``known_*`` and ``calendar``) at the target period, with the change of numeric ones since
   the anchor; unknown covariates (``unknown_*``) at the anchor; the demand one season before
@@ -26,23 +26,30 @@ validation origins and mlforecast cannot express them:
   by it and the forecasts multiplied back. mlforecast's target transforms scale a series by
   one number, which made the validation MAE 230 against 209 (the level moves within a series).
 
-So the training rows of all steps are stacked from ``preprocess`` output, and the forecast
-rows are the mlforecast features of the period after the origin with each step's exogenous
-columns. Rows are weighted by the anchor level to the power ``weight_by_scale``.
+So ``preprocess`` runs once per origin, on the history up to it plus a placeholder period
+after it: its row at period ``t + 1`` holds the features of anchor ``t`` (lags read periods
+``<= t``), for every anchor up to the origin. A fit ending at period ``e`` trains on the rows
+whose target lies at or before ``e``, stacked over the steps with each step's exogenous
+columns; any anchor's row can then be forecast by any fit. Rows are weighted by the anchor
+level to the power ``weight_by_scale``. Demand and unknown covariates after the origin are
+blanked before any frame is built.
 
-Demand and unknown covariates after the origin are blanked before any frame is built. With
-``calibrate`` the quantiles are calibrated out of time by the same
-:class:`~stockcast.forecast.calibration.QuantileCalibration` the TFT uses: a second fit ends
-``horizon`` periods before the origin and forecasts the periods up to it; the calibration is
-fitted on those forecasts and their actuals (:func:`~stockcast.forecast.calibration.fit_calibration`)
-and applied to the origin's forecasts. Defaults were chosen on Stallion's validation origins,
-never on the test window.
+With ``calibrate`` the quantiles are calibrated out of time by the same
+:class:`~stockcast.forecast.calibration.QuantileCalibration` the TFT uses
+(:func:`~stockcast.forecast.calibration.fit_calibration`), fitted on the forecasts of
+``calibration_fits`` earlier fits, ending ``horizon``, ``2 * horizon``, ... periods before the
+origin, of periods after their training targets, with the actuals known at the origin. Each
+fit forecasts from its ``calibration_anchors`` first anchors (its last period and the
+following ones, features read from the history up to each anchor) every step whose actual is
+known: from one extra fit, up to ``1 + 2 + ... + horizon`` out-of-sample forecasts per series
+instead of ``horizon``. The defaults (two fits, one anchor each: ``2 * horizon`` periods of
+residuals, every step alike) were chosen on Stallion's validation origins, never on the test
+window (figures in ``conf/baselines/default.yaml``).
 """
 
 from __future__ import annotations
 
 import operator
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,7 +58,16 @@ import pandas as pd
 
 from stockcast.baselines.base import Baseline, WidePanel, rolling_mean
 from stockcast.forecast.calibration import QuantileCalibration, fit_calibration
-from stockcast.schema import GROUP_IDS, TIME_IDX
+from stockcast.schema import (
+    DEMAND,
+    FORECAST_ORIGIN,
+    GROUP_IDS,
+    HORIZON,
+    PERIOD,
+    TIME_IDX,
+    non_crossing,
+    quantile_column,
+)
 
 UID, DS, Y = "unique_id", "ds", "y"
 
@@ -80,25 +96,31 @@ class LightGBMBaseline(Baseline):
         std_window: Window of the rolling standard deviation of the target (``None``: none).
         scale_window: Periods up to each anchor whose mean demand scales its row (target and
             demand features); default the spec's ``max_encoder_length`` (no spec: 12).
-        train_anchors: Train on the most recent this many anchors only (the history is cut
-            to ``train_anchors + max lag`` periods; rows with missing lags are dropped).
+        train_anchors: Train on the most recent this many anchors of each fit only (rows with
+            missing lags are dropped).
         weight_by_scale: Training rows weighted by their anchor level to this power (1:
             pinball in demand units, 0: every row alike).
         use_covariates: Use the spec's covariates and calendar (``False``: demand and ids).
         known_changes: Add ``<known real>_chg``: its change from the anchor to the target
             (numeric covariates with more than two values).
-        calibrate: Out-of-time :class:`QuantileCalibration` (doubles the cost).
+        calibrate: Out-of-time :class:`QuantileCalibration` (``calibration_fits`` more fits
+            per origin).
+        calibration_fits: Calibration fits, ending ``horizon``, ``2 * horizon``, ... periods
+            before the origin (the later ones are skipped where the history is too short).
+        calibration_anchors: Anchors each calibration fit forecasts from, starting at its
+            last period (``None``: every one up to the period before the origin).
         calibration_bins: Volume groups of the calibration (``fit_conformal`` ``bins``).
         calibration_min_rows: Rows a volume group needs (``min_rows_per_bin``).
         calibration_scale: Residual scale of the calibration (``encoder_mean`` or ``median``).
         max_bin: Histogram bins per feature.
         seed: Random seed (bagging, feature sampling).
         n_jobs: LightGBM threads (1 is fastest on a busy 2-core box).
-        params: Extra ``LGBMRegressor`` parameters (override the above).
+        params: Extra LightGBM parameters (override the above; LightGBM names or aliases).
 
     Attributes:
         calibration_: The :class:`QuantileCalibration` of the last origin (with ``calibrate``).
-        models_: The fitted ``LGBMRegressor`` of each level, of the last fit.
+        calibration_table_: The calibration fits' forecasts of the last origin, with actuals.
+        models_: The fitted ``lightgbm.Booster`` of each level, of the last origin's fit.
     """
 
     name: str = "lightgbm"
@@ -117,11 +139,13 @@ class LightGBMBaseline(Baseline):
     rolling_windows: list[int] = field(default_factory=lambda: [3, 6, 12])
     std_window: int | None = 12
     scale_window: int | None = None
-    train_anchors: int | None = None
+    train_anchors: int | None = 24
     weight_by_scale: float = 0.5
     use_covariates: bool = True
     known_changes: bool = True
     calibrate: bool = True
+    calibration_fits: int = 2
+    calibration_anchors: int | None = 1
     calibration_bins: int = 10
     calibration_min_rows: int = 50
     calibration_scale: str = "encoder_mean"
@@ -133,29 +157,29 @@ class LightGBMBaseline(Baseline):
     def __post_init__(self) -> None:
         if int(self.n_lags) < 1:
             raise ValueError(f"baseline {self.name!r}: n_lags must be >= 1, got {self.n_lags}")
+        if int(self.calibration_fits) < 1:
+            raise ValueError(
+                f"baseline {self.name!r}: calibration_fits must be >= 1, got {self.calibration_fits}"
+            )
+        if self.calibration_anchors is not None and int(self.calibration_anchors) < 1:
+            raise ValueError(
+                f"baseline {self.name!r}: calibration_anchors must be >= 1 or null, "
+                f"got {self.calibration_anchors}"
+            )
         self.calibration_: QuantileCalibration | None = None
+        self.calibration_table_: pd.DataFrame | None = None
         self.models_: dict[float, Any] = {}
 
     # ------------------------------------------------------------------ per origin
     def _origin_table(self, wide: WidePanel, o: int, steps: int, levels: list[float]) -> pd.DataFrame:
-        if not self.calibrate:
-            return wide.table(o, self._fit_predict(wide, o, steps, levels), levels, self.name)
-        c = steps
-        if o - c < 0 or not self._can_fit(wide, o - c):
-            raise ValueError(
-                f"baseline {self.name!r}: calibration needs a fit at time_idx {o - c + wide.t0} "
-                f"with a series of >= {self._min_history()} observed periods; set "
-                "calibrate=false or give more history"
-            )
-        # calibration fit first, so models_ ends up holding the forecast models
-        cal = wide.table(o - c, self._fit_predict(wide, o - c, c, levels), levels, self.name)
-        table = wide.table(o, self._fit_predict(wide, o, steps, levels), levels, self.name)
+        data = _Design(self, wide, o)
+        cal, ends = self._calibration_forecasts(data, o, steps, levels) if self.calibrate else (None, [])
+        self.models_ = self._fit(data, o, steps, levels)
+        table = wide.table(o, self._forecast(data, self.models_, o, steps), levels, self.name)
+        if cal is None:
+            return table
         history = wide.panel[wide.panel[TIME_IDX] <= o + wide.t0]
-        if cal["demand"].notna().sum() == 0:
-            raise ValueError(
-                f"baseline {self.name!r}: no observed demand in the calibration periods "
-                f"before time_idx {o + wide.t0}; set calibrate=false"
-            )
+        self.calibration_table_ = cal
         self.calibration_ = fit_calibration(
             cal,
             history,
@@ -164,9 +188,104 @@ class LightGBMBaseline(Baseline):
             window=self._scale_window(),
             bins=self.calibration_bins,
             min_rows_per_bin=self.calibration_min_rows,
-            info={"origin_time_idx": o - c + wide.t0, "periods": c},
+            info={
+                "fit_time_idx": sorted(ends),
+                "anchors": self.calibration_anchors,
+                "periods": steps,
+            },
         )
         return self.calibration_.apply(table, history)
+
+    def _calibration_forecasts(
+        self, data: _Design, o: int, steps: int, levels: list[float]
+    ) -> tuple[pd.DataFrame, list[int]]:
+        """Out-of-sample forecasts with actuals of the calibration fits (module docstring)
+        and the ``time_idx`` each fit ends at."""
+        wide, tables, ends = data.wide, [], []
+        for j in range(1, int(self.calibration_fits) + 1):
+            e = o - j * steps
+            if e < 0 or not data.can_fit(e):
+                if j == 1:
+                    raise ValueError(
+                        f"baseline {self.name!r}: calibration needs a fit at time_idx "
+                        f"{e + wide.t0} with a series of >= {self._min_history()} observed "
+                        "periods; set calibrate=false or give more history"
+                    )
+                break
+            models = self._fit(data, e, steps, levels)
+            last = o - 1 if self.calibration_anchors is None else e + int(self.calibration_anchors) - 1
+            for a in range(e, min(last, o - 1) + 1):
+                q = self._forecast(data, models, a, min(steps, o - a))
+                tables.append(_scored_table(wide, a, q, levels))
+            ends.append(e + wide.t0)
+        cal = pd.concat(tables, ignore_index=True)
+        if cal.empty:
+            raise ValueError(
+                f"baseline {self.name!r}: no observed demand in the calibration periods "
+                f"before time_idx {o + wide.t0}; set calibrate=false"
+            )
+        return cal, ends
+
+    def _fit(self, data: _Design, e: int, steps: int, levels: list[float]) -> dict[float, Any]:
+        """One booster per level, trained on the rows whose targets lie at or before ``e``."""
+        import lightgbm as lgb
+
+        s, a, h = data.training_rows(e, steps, self.train_anchors)
+        if len(s) == 0:
+            raise ValueError(
+                f"baseline {self.name!r}: no training rows at origin time_idx {e + data.wide.t0} "
+                f"(needs a series with >= {self._min_history()} observed periods)"
+            )
+        level = data.level[s, a]
+        params = self._params()
+        train = lgb.Dataset(
+            data.matrix(s, a, h, np.full_like(s, e)),
+            label=data.hist[s, a + h] / level,
+            weight=level ** float(self.weight_by_scale),
+            feature_name=data.names,
+            categorical_feature=data.categorical,
+            params=params,
+            free_raw_data=False,
+        )
+        # one Dataset (binned once) for every level's booster
+        return {
+            q: lgb.train(
+                {**params, "objective": "quantile", "alpha": float(q)},
+                train,
+                num_boost_round=int(self.n_estimators),
+            )
+            for q in levels
+        }
+
+    def _forecast(self, data: _Design, models: dict[float, Any], a: int, steps: int) -> np.ndarray:
+        """Quantiles [series, step, level] of ``models`` from anchor column ``a`` (NaN for
+        series without a row there)."""
+        s0 = np.flatnonzero(data.row_of[:, a] >= 0)
+        s, h = np.repeat(s0, steps), np.tile(np.arange(1, steps + 1), len(s0))
+        anchor = np.full_like(s, a)
+        x, level = data.matrix(s, anchor, h, anchor), data.level[s, a]
+        out = np.full((data.wide.n_series, steps, len(models)), np.nan)
+        for k, model in enumerate(models.values()):
+            out[s, h - 1, k] = model.predict(x) * level
+        return out
+
+    def _params(self) -> dict[str, Any]:
+        return {
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "min_data_in_leaf": self.min_child_samples,
+            "bagging_fraction": self.subsample,
+            "bagging_freq": 1 if self.subsample < 1 else 0,
+            "feature_fraction": self.colsample_bytree,
+            "lambda_l2": self.reg_lambda,
+            "max_bin": self.max_bin,
+            "seed": self.seed,
+            "deterministic": True,
+            "num_threads": self.n_jobs,
+            "force_row_wise": True,  # same models, skips LightGBM's timing of both layouts
+            "verbose": -1,
+            **self.params,
+        }
 
     def _lags(self) -> list[int]:
         return sorted({*range(1, int(self.n_lags) + 1), *(int(k) for k in self.extra_lags)})
@@ -184,60 +303,7 @@ class LightGBMBaseline(Baseline):
         m = self._season_length()
         return max(self._lags()[-1], m + 1 if self.season_trend and m > 1 else 0) + 1
 
-    def _can_fit(self, wide: WidePanel, o: int) -> bool:
-        """Whether some series has a training row at origin column ``o``."""
-        observed = np.isfinite(wide.y[:, : o + 1]).sum(axis=1)
-        return bool((observed >= self._min_history()).any())
-
-    def _fit_predict(self, wide: WidePanel, o: int, steps: int, levels: list[float]) -> np.ndarray:
-        """Fit on the history up to column ``o``; quantiles [series, step, level]."""
-        if not self._can_fit(wide, o):
-            raise ValueError(
-                f"baseline {self.name!r}: no training rows at origin time_idx {o + wide.t0} "
-                f"(needs a series with >= {self._min_history()} observed periods)"
-            )
-        data = _Frames(self, wide, o)
-        with warnings.catch_warnings():  # series too short for every lag are dropped
-            warnings.simplefilter("ignore")
-            prep = self._mlforecast(data).preprocess(
-                data.train, static_features=data.static, max_horizon=steps, validate_data=False
-            )
-            # the features at the origin: a placeholder row at o + 1 (its lags read <= o)
-            now = self._mlforecast(data).preprocess(
-                pd.concat([data.train, data.next], ignore_index=True),
-                static_features=data.static, dropna=False, validate_data=False,
-            )  # fmt: skip
-        targets = [f"{Y}{h}" for h in range(steps)]
-        features = [c for c in prep.columns if c not in (UID, DS, Y, *targets)]
-        demand = [c for c in features if c in data.demand_features(self._mlforecast(data))]
-        blocks, y, weight = [], [], []
-        for h in range(1, steps + 1):  # one pooled training row per series x anchor x step
-            target = prep[targets[h - 1]].to_numpy(float)
-            rows = prep[np.isfinite(target)]
-            s, t = rows[UID].to_numpy(int), rows[DS].to_numpy(int)  # row t: anchor t - 1
-            level = data.level_at(s, t - 1)
-            blocks.append(data.step_features(rows[features], demand, s, t - 1, h, level))
-            y.append(target[np.isfinite(target)] / level)
-            weight.append(level ** float(self.weight_by_scale))
-        x_train = pd.concat(blocks, ignore_index=True)
-        now = now[now[DS] == o + 1]
-        s_now = now[UID].to_numpy(int)
-        anchor = np.full_like(s_now, o)
-        level_now = data.level_at(s_now, anchor)
-        x_now = [
-            data.step_features(now[features], demand, s_now, anchor, h, level_now)
-            for h in range(1, steps + 1)
-        ]
-        out = np.full((wide.n_series, steps, len(levels)), np.nan)
-        self.models_ = {}
-        for k, q in enumerate(levels):
-            model = self._model(q).fit(x_train, np.concatenate(y), sample_weight=np.concatenate(weight))
-            self.models_[q] = model
-            for h, x in enumerate(x_now):
-                out[s_now, h, k] = model.predict(x) * level_now
-        return out
-
-    def _mlforecast(self, data: _Frames) -> Any:
+    def _mlforecast(self) -> Any:
         from mlforecast import MLForecast
 
         return MLForecast(
@@ -246,29 +312,6 @@ class LightGBMBaseline(Baseline):
             lags=self._lags(),
             lag_transforms=self._lag_transforms(),
         )
-
-    def _model(self, level: float):
-        import lightgbm as lgb
-
-        params = {
-            "objective": "quantile",
-            "alpha": float(level),
-            "n_estimators": self.n_estimators,
-            "learning_rate": self.learning_rate,
-            "num_leaves": self.num_leaves,
-            "min_child_samples": self.min_child_samples,
-            "subsample": self.subsample,
-            "subsample_freq": 1 if self.subsample < 1 else 0,
-            "colsample_bytree": self.colsample_bytree,
-            "reg_lambda": self.reg_lambda,
-            "max_bin": self.max_bin,
-            "random_state": self.seed,
-            "deterministic": True,
-            "n_jobs": self.n_jobs,
-            "verbose": -1,
-            **self.params,
-        }
-        return lgb.LGBMRegressor(**params)
 
     def _season_length(self) -> int:
         """The season of the seasonal features (1: none)."""
@@ -289,41 +332,39 @@ class LightGBMBaseline(Baseline):
         return {1: tfms} if tfms else {}
 
 
-class _Frames:
-    """mlforecast's input for one fit at origin column ``o`` (nothing after it is read).
+class _Design:
+    """The features of every anchor up to origin column ``o`` (nothing after it is read).
 
-    ``unique_id`` is the series' row in the :class:`WidePanel` and ``ds`` the time column;
-    ``train`` holds every series' history up to ``o`` (rows without demand keep ``y`` NaN)
-    with its weight and static features, ``next`` a placeholder row at ``o + 1`` per series
-    (demand 0, never a feature: lags read earlier periods). :meth:`step_features` adds the
-    exogenous columns of one step ahead to mlforecast's features.
+    mlforecast's ``preprocess`` runs once, on each series' history up to ``o`` plus a
+    placeholder period ``o + 1`` (demand 0, never a feature: lags read earlier periods);
+    ``unique_id`` is the series' row in the :class:`WidePanel` and ``ds`` the time column, so
+    the row at ``ds = t + 1`` holds the features of anchor ``t``. :meth:`matrix` adds the
+    step and the exogenous columns of one step ahead and scales the demand features by the
+    anchor level; :meth:`training_rows` picks the rows of a fit.
     """
 
     def __init__(self, cfg: LightGBMBaseline, wide: WidePanel, o: int):
-        self.o = o
+        self.wide, self.o = wide, o
         hist = wide.history(o)
         self.hist = hist
         observed = np.isfinite(hist)
         has = observed.any(axis=1)
         first = np.where(has, observed.argmax(axis=1), o + 1)
-        # the series' scale: mean demand over the last scale_window periods (whole history
-        # when those are empty), floored so quiet series do not divide by ~0
-        recent = hist[:, max(0, o + 1 - cfg._scale_window()) : o + 1]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            scale = np.nanmean(recent, axis=1)
-            scale = np.where(np.isfinite(scale), scale, np.nanmean(hist, axis=1))
-        positive = scale[np.isfinite(scale) & (scale > 0)]
+        self.observed = np.cumsum(observed, axis=1)  # observed periods up to each column
+        # each anchor's level: mean demand of the scale_window periods up to it (the mean of
+        # its whole history when those are empty), floored so quiet series do not divide by ~0
+        level = rolling_mean(hist, cfg._scale_window())
+        with np.errstate(invalid="ignore", divide="ignore"):
+            expanding = np.cumsum(np.where(observed, hist, 0.0), axis=1) / self.observed
+        level = np.where(np.isfinite(level), level, expanding)
+        now = level[:, o]
+        positive = now[np.isfinite(now) & (now > 0)]
         floor = 0.01 * float(np.median(positive)) if len(positive) else 1.0
-        self.scale = np.maximum(np.nan_to_num(scale, nan=floor), floor)
+        self.level = np.maximum(np.nan_to_num(level, nan=floor), floor)
 
-        start = first
-        if cfg.train_anchors is not None:
-            start = np.maximum(first, o + 1 - int(cfg.train_anchors) - cfg._lags()[-1])
-        s, c = np.nonzero(has[:, None] & (np.arange(o + 2)[None, :] >= start[:, None]))
-        static: dict[str, Any] = {"log_scale": np.log1p(self.scale)}  # the series' volume
-        for level, key in enumerate(GROUP_IDS):
-            values = wide.keys.get_level_values(level)
+        static: dict[str, Any] = {}
+        for k, key in enumerate(GROUP_IDS):
+            values = wide.keys.get_level_values(k)
             codes = pd.Categorical(values, categories=sorted(values.unique())).codes
             static[key] = (codes.astype(float), len(set(values)))
         spec = cfg.spec if cfg.use_covariates else None
@@ -332,7 +373,7 @@ class _Frames:
         self.changes: list[str] = []
         if spec is not None:
             for col in spec.static_reals:
-                static[col] = _series_value(wide.wide(col))
+                static[col] = (_series_value(wide.wide(col)), 0)
             for col in spec.static_categoricals:
                 codes, n = _codes(wide, col)
                 static[col] = (_series_value(codes), n)
@@ -347,62 +388,114 @@ class _Frames:
                 values, n = _codes(wide, col) if col in spec.unknown_categoricals else (wide.wide(col), 0)
                 values[:, o + 1 :] = np.nan  # never seen after the origin
                 self.unknown[col] = (values, n)
-        # each anchor's level: mean demand of the scale_window periods up to it (the series'
-        # scale where it has none), which divides the target and the demand features
-        level = rolling_mean(hist, cfg._scale_window())
-        self.level = np.where(np.isfinite(level) & (level > 0), level, self.scale[:, None])
+        self.static = static
         self.season = cfg._season_length()
         self.season_lags = [int(k) for k in cfg.season_lags] if self.season > 1 else []
-        frame: dict[str, Any] = {UID: s, DS: c, Y: hist[s, np.minimum(c, o)]}
-        for name, value in static.items():
-            frame[name] = _category(value[0][s], value[1]) if isinstance(value, tuple) else value[s]
-        df = pd.DataFrame(frame)
-        self.static = list(static)
-        future = df[DS].to_numpy() == o + 1
-        self.train = df[~future].reset_index(drop=True)
-        self.next = df[future].assign(**{Y: 0.0}).reset_index(drop=True)
 
-    def level_at(self, s: np.ndarray, anchor: np.ndarray) -> np.ndarray:
-        """Level of series ``s`` at column ``anchor`` (demand units, > 0)."""
-        return self.level[s, anchor]
-
-    @staticmethod
-    def demand_features(fcst: Any) -> list[str]:
-        """mlforecast's features in demand units (every target lag and transform except the
-        ratios, ``Combine``), which the anchor level divides."""
+        s, c = np.nonzero(has[:, None] & (np.arange(o + 2)[None, :] >= first[:, None]))
+        frame = pd.DataFrame({UID: s, DS: c, Y: np.where(c <= o, hist[s, np.minimum(c, o)], 0.0)})
+        fcst = cfg._mlforecast()
+        prep = fcst.preprocess(frame, static_features=[], dropna=False, validate_data=False)
         from mlforecast.lag_transforms import Combine
 
-        return [name for name, tfm in fcst.ts.transforms.items() if not isinstance(tfm, Combine)]
+        lag_names = list(fcst.ts.transforms)
+        # demand-unit features (every lag and transform except the ratios) are divided by
+        # the anchor level
+        self.demand = [n for n, tfm in fcst.ts.transforms.items() if not isinstance(tfm, Combine)]
+        self.lag_names = lag_names
+        self.lags = prep[lag_names].to_numpy(float)
+        # row_of[s, a]: the row of ds = a + 1, which holds the features of anchor a
+        ps, pc = prep[UID].to_numpy(int), prep[DS].to_numpy(int)
+        ok = pc >= 1
+        self.row_of = np.full((wide.n_series, o + 1), -1)
+        self.row_of[ps[ok], pc[ok] - 1] = np.flatnonzero(ok)
+        self.complete = np.isfinite(self.lags).all(axis=1)  # mlforecast's dropna
+        self.names = [
+            *lag_names,
+            "horizon",
+            "log_scale",
+            *static,
+            *(name for col in self.known for name in [col, *([f"{col}_chg"] if col in self.changes else [])]),
+            *self.unknown,
+            *(f"season_lag{k}" for k in self.season_lags),
+        ]
+        self.categorical = [
+            *(k for k, (_, n) in static.items() if n),
+            *(k for k, (_, n) in self.known.items() if n),
+            *(k for k, (_, n) in self.unknown.items() if n),
+        ]
 
-    def step_features(
-        self,
-        x: pd.DataFrame,
-        demand: list[str],
-        s: np.ndarray,
-        anchor: np.ndarray,
-        h: int,
-        level: np.ndarray,
-    ) -> pd.DataFrame:
-        """mlforecast's features ``x`` of rows (series ``s``, last observed column ``anchor``),
-        the ``demand`` ones divided by the anchor ``level``, plus the step ``h`` and the
-        exogenous columns of the target column ``anchor + h``: known covariates there (and
-        their change since the anchor), unknown ones at the anchor, and the demand ``k``
-        seasons before the target (divided by the level)."""
-        target = anchor + h
-        x = x.reset_index(drop=True)
-        out: dict[str, Any] = {c: x[c].to_numpy(float) / level for c in demand}
-        out["horizon"] = np.full(len(s), float(h))
-        for col, (values, n) in self.known.items():
+    def can_fit(self, e: int) -> bool:
+        """Whether a fit ending at column ``e`` has a training row (a complete anchor row
+        with a target at or before ``e``)."""
+        return bool(len(self.training_rows(e, 1, None)[0]))
+
+    def training_rows(
+        self, e: int, steps: int, last_anchors: int | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(series, anchor, step) of the rows of a fit ending at column ``e``: complete
+        features, target ``anchor + step <= e`` observed (the last ``last_anchors`` anchors
+        only, when given)."""
+        first = 0 if last_anchors is None else max(0, e - int(last_anchors))
+        rows = self.row_of[:, first:e]  # anchors first .. e - 1
+        ok = rows >= 0
+        ok[ok] = self.complete[rows[ok]]
+        s, a = np.nonzero(ok)
+        a = a + first
+        out_s, out_a, out_h = [], [], []
+        for h in range(1, steps + 1):
+            m = (a + h <= e) & np.isfinite(self.hist[s, np.minimum(a + h, self.o)])
+            out_s.append(s[m])
+            out_a.append(a[m])
+            out_h.append(np.full(int(m.sum()), h))
+        return np.concatenate(out_s), np.concatenate(out_a), np.concatenate(out_h)
+
+    def matrix(self, s: np.ndarray, a: np.ndarray, h: np.ndarray, end: np.ndarray) -> np.ndarray:
+        """Feature matrix (columns :attr:`names`) of rows (series ``s``, anchor column ``a``,
+        step ``h``): mlforecast's features of the anchor, the demand ones divided by its
+        level, the step, the series' log volume (its level at column ``end``: the fit's last
+        period for training rows, a static feature within a fit as before; the anchor for
+        forecasts), the statics and the exogenous columns of the target column ``a + h``:
+        known covariates there (and their change since the anchor), unknown ones at the
+        anchor, and the demand ``k`` seasons before the target (divided by the level)."""
+        level, target = self.level[s, a], a + h
+        lags = self.lags[self.row_of[s, a]]
+        cols: list[np.ndarray] = [
+            lags[:, j] / level if name in self.demand else lags[:, j]
+            for j, name in enumerate(self.lag_names)
+        ]
+        cols += [h.astype(float), np.log1p(self.level[s, end])]
+        cols += [values[s] for values, _ in self.static.values()]
+        for col, (values, _) in self.known.items():
             at = _take(values, s, target)
-            out[col] = _category(at, n) if n else at
+            cols.append(at)
             if col in self.changes:
-                out[f"{col}_chg"] = at - _take(values, s, anchor)
-        for col, (values, n) in self.unknown.items():
-            at = _take(values, s, anchor)
-            out[col] = _category(at, n) if n else at
-        for k in self.season_lags:
-            out[f"season_lag{k}"] = _take(self.hist, s, target - k * self.season) / level
-        return x.assign(**out)
+                cols.append(at - _take(values, s, a))
+        cols += [_take(values, s, a) for values, _ in self.unknown.values()]
+        cols += [_take(self.hist, s, target - k * self.season) / level for k in self.season_lags]
+        return np.column_stack(cols)
+
+
+def _scored_table(wide: WidePanel, a: int, q: np.ndarray, levels: list[float]) -> pd.DataFrame:
+    """Forecast table from anchor column ``a`` of the rows with a forecast and an observed
+    actual (calibration rows; quantiles made non-crossing as served)."""
+    steps = q.shape[1]
+    actual = wide.y[:, a + 1 : a + 1 + steps]
+    s, j = np.nonzero(np.isfinite(q).all(axis=2) & np.isfinite(actual))
+    out = pd.DataFrame(
+        {
+            GROUP_IDS[0]: wide.keys.get_level_values(0)[s],
+            GROUP_IDS[1]: wide.keys.get_level_values(1)[s],
+            PERIOD: wide.periods[a + 1 + j],
+            FORECAST_ORIGIN: pd.Timestamp(wide.periods[a]),
+            HORIZON: (j + 1).astype(int),
+        }
+    )
+    values = non_crossing(q[s, j, :])
+    for k, level in enumerate(levels):
+        out[quantile_column(level)] = values[:, k]
+    out[DEMAND] = actual[s, j]
+    return out
 
 
 def _take(values: np.ndarray, s: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -422,13 +515,6 @@ def _codes(wide: WidePanel, column: str) -> tuple[np.ndarray, int]:
     out = np.full((wide.n_series, wide.n_time), np.nan)
     out[wide.sid, wide.col] = codes
     return out, len(categories)
-
-
-def _category(codes: np.ndarray, n: int) -> pd.Categorical:
-    """Codes as a pandas categorical over ``0..n-1`` (LightGBM's categorical features)."""
-    codes = np.asarray(codes, float)
-    out = np.where(np.isfinite(codes), codes, -1).astype(int)
-    return pd.Categorical.from_codes(out, categories=pd.RangeIndex(max(int(n), 1)))
 
 
 def _series_value(a: np.ndarray) -> np.ndarray:

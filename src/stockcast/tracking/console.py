@@ -27,6 +27,8 @@ NOISE_WARNINGS = (
     (r".*The number of training batches \(\d+\) is smaller than the logging interval.*", UserWarning),
     (r".*Checkpoint directory .* exists and is not empty.*", UserWarning),
     (r".*`resume_download` is deprecated.*", FutureWarning),
+    # MLflow registers its local-file dataset source twice, then warns that a path is ambiguous
+    (r"The specified dataset source can be interpreted in multiple ways.*", UserWarning),
 )
 
 #: Loggers whose INFO lines are banners or tips, not information about the run.
