@@ -314,8 +314,7 @@ def answer_lines(matched: pd.DataFrame, policy: str = "stockcast",
         ref = rows.loc[reference] if reference in rows.index else None
         truth = rows.loc["true_distribution"] if "true_distribution" in rows.index else None
         if not bool(me["reached"]):
-            line = (f"at {where}: {policy} cannot reach it (highest fill "
-                    f"{float(me['best_fill']):.3f})")
+            line = f"at {where}: {policy} {_unreached(me, fill)}"
         else:
             inv = float(me["avg_inventory"])
             col = f"avg_inventory_reduction_vs_{reference}_pct"
@@ -331,10 +330,12 @@ def answer_lines(matched: pd.DataFrame, policy: str = "stockcast",
                              f"{'lower' if c >= 0 else 'higher'} controllable cost")
             else:
                 line = f"at {where} {policy} holds {inv:,.0f} units"
-                if ref is not None:
+                if ref is not None and _below(ref, fill):
                     line += (f"; {reference} cannot reach it (highest fill "
                              f"{float(ref['best_fill']):.3f}, holding "
                              f"{float(ref['best_inventory']):,.0f} units there)")
+                elif ref is not None:
+                    line += f"; {reference} {_unreached(ref, fill)}"
             if truth is not None and bool(truth["reached"]) and policy != "true_distribution":
                 line += (f"; {inv / float(truth['avg_inventory']):.2f}x the inventory of the "
                          "true-distribution policy")
@@ -348,6 +349,22 @@ def answer_lines(matched: pd.DataFrame, policy: str = "stockcast",
                              f"{_ci(truth, 'avg_inventory_gap_to_frontier_pct')} "
                              f"{'more' if g >= 0 else 'less'} than the frontier")
     return lines
+
+
+def _below(row, fill: float) -> bool:
+    """An unreached target above every fill rate the policy reached (not one its
+    lowest knob already overshoots)."""
+    lowest = row.get("fill_lo", np.nan)
+    return not (np.isfinite(lowest) and float(lowest) > fill)
+
+
+def _unreached(row, fill: float) -> str:
+    """Why a policy has no point at ``fill``: too low a fill rate even at its highest
+    knob, or (a target below its curve) too high a one even at its lowest."""
+    if _below(row, fill):
+        return f"cannot reach it (highest fill {float(row['best_fill']):.3f})"
+    return (f"serves more even at its lowest knob (lowest fill "
+            f"{float(row['fill_lo']):.3f}): no point at this target")
 
 
 def _ci(row, col: str) -> str:
