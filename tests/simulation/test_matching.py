@@ -8,6 +8,8 @@ from scipy import special
 
 from stockcast.simulation.engine import Economics
 from stockcast.simulation.matching import (
+    answer_lines,
+    bootstrap_intervals,
     match_target,
     matched_table,
     resolve_target,
@@ -143,3 +145,72 @@ def test_matched_service_tunes_each_policy_and_reports_the_untuned_at_their_run(
     assert ("oracle", 0.9) not in calls and all(n != "oracle" for n, _ in calls)
     assert set(found.curves["policy"]) == {"classic", "stockcast"}
     assert len(found.curves) == len(set(calls))  # every run is on the curves, once
+
+
+def _untuned(policy, target="0.95", **kw):
+    """A matched row read at the policy's main run (no bracketing knobs)."""
+    return {"policy": policy, "target": target, "target_fill_rate": 0.95, "reached": True,
+            "knob_a": np.nan, "knob_b": np.nan, "weight": np.nan, **kw}
+
+
+def test_bootstrap_intervals_resample_item_locations_for_the_ratio_of_sums():
+    """Half of classic's stock in every series: every replicate says 50% less (a zero-width
+    interval); a policy that is better on some series only gets an interval around its
+    point estimate; a row without its reference gets none."""
+    per = {"classic": [10.0, 20.0, 30.0, 40.0], "half": [5.0, 10.0, 15.0, 20.0],
+           "mixed": [1.0, 20.0, 30.0, 40.0], "alone": [1.0, 1.0, 1.0, 1.0]}
+    rows = [_untuned(p, avg_inventory=sum(v),
+                     avg_inventory_reduction_vs_classic_pct=100 * (100 - sum(v)) / 100)
+            for p, v in per.items() if p != "alone"]
+    rows.append(_untuned("alone", target="0.9", avg_inventory=4.0,
+                         avg_inventory_reduction_vs_classic_pct=96.0))
+    out = bootstrap_intervals(pd.DataFrame(rows),
+                              lambda p, k: {"avg_inventory": np.asarray(per[p])},
+                              n_boot=400, seed=1, comparisons=(
+                                  ("classic", "avg_inventory",
+                                   "avg_inventory_reduction_vs_classic_pct", "less"),))
+    out = out.set_index("policy")
+    col = "avg_inventory_reduction_vs_classic_pct"
+    assert out.loc["half", f"{col}_lo"] == pytest.approx(50.0)
+    assert out.loc["half", f"{col}_hi"] == pytest.approx(50.0)
+    lo, hi = out.loc["mixed", f"{col}_lo"], out.loc["mixed", f"{col}_hi"]
+    assert out.loc["mixed", col] == pytest.approx(9.0)
+    assert 0.0 <= lo < 9.0 < hi
+    assert np.isnan(out.loc["alone", f"{col}_lo"])  # no classic at its target
+
+
+def test_answer_lines_state_each_target_and_when_classic_cannot_reach_it():
+    col = "avg_inventory_reduction_vs_classic_pct"
+    ccol = "controllable_cost_reduction_vs_classic_pct"
+    m = pd.DataFrame([
+        {"target": "classic", "target_fill_rate": 0.8, "policy": "stockcast", "reached": True,
+         "avg_inventory": 60.0, "best_fill": 0.99, col: 40.0, f"{col}_lo": 35.0,
+         f"{col}_hi": 45.0, ccol: 10.0},
+        {"target": "classic", "target_fill_rate": 0.8, "policy": "classic", "reached": True,
+         "avg_inventory": 100.0, "best_fill": 0.85, col: 0.0, ccol: 0.0},
+        {"target": "classic", "target_fill_rate": 0.8, "policy": "true_distribution",
+         "reached": True, "avg_inventory": 50.0, "best_fill": 0.99, col: 50.0},
+        {"target": "0.95", "target_fill_rate": 0.95, "policy": "stockcast", "reached": True,
+         "avg_inventory": 90.0, "best_fill": 0.99, col: np.nan},
+        {"target": "0.95", "target_fill_rate": 0.95, "policy": "classic", "reached": False,
+         "avg_inventory": np.nan, "best_fill": 0.85, "best_inventory": 130.0, col: np.nan},
+        {"target": "0.98", "target_fill_rate": 0.98, "policy": "stockcast", "reached": False,
+         "avg_inventory": np.nan, "best_fill": 0.97, col: np.nan},
+        {"target": "0.98", "target_fill_rate": 0.98, "policy": "classic", "reached": False,
+         "avg_inventory": np.nan, "best_fill": 0.85, "best_inventory": 130.0, col: np.nan},
+    ])
+    m = pd.concat([m, pd.DataFrame([
+        {"target": "0.5", "target_fill_rate": 0.5, "policy": "stockcast", "reached": False,
+         "avg_inventory": np.nan, "best_fill": 0.99, "fill_lo": 0.93, col: np.nan}])],
+        ignore_index=True)
+    lines = answer_lines(m)
+    assert lines[0] == ("at classic's fill rate (0.800) stockcast holds 40.0% [35.0, 45.0] "
+                        "less inventory than classic at 10.0% lower controllable cost; "
+                        "1.20x the inventory of the true-distribution policy")
+    assert lines[1] == ("at 95% fill stockcast holds 90 units; classic cannot reach it "
+                        "(highest fill 0.850, holding 130 units there)")
+    assert lines[2] == "at 98% fill: stockcast cannot reach it (highest fill 0.970)"
+    # a target below the curve: the lowest knob already serves more
+    assert lines[3] == ("at 50% fill: stockcast serves more even at its lowest knob (lowest "
+                        "fill 0.930): no point at this target")
+    assert answer_lines(m, policy="nobody") == []

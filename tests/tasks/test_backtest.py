@@ -78,3 +78,69 @@ def test_catalog_entries_compose_and_unfilled_keys_are_named(tracking_uri, tmp_p
     assert spec.service == 0.95 and list(spec.grid) == [0.8, 0.99]  # the smoke grid
     with pytest.raises(ValueError, match=r"backtest.catalog.mine.forecaster: \['truth'\] left"):
         run(cfg)
+
+
+def test_synthetic_year_is_a_year_held_out_with_planner_targets(tmp_path):
+    cfg = compose_config("backtest", ["data=synthetic_year"], tmp_path)
+    assert cfg.data.source.generator.periods == 260
+    assert cfg.data.split.test_periods == 52
+    assert list(cfg.backtest.matched.targets) == ["classic", 0.9, 0.95, 0.98]
+    assert {"stockcast_fill", "frontier", "true_distribution"} <= set(cfg.backtest.policies)
+
+
+def test_backtest_planner_targets_frontier_and_answer_first_report(tracking_uri, tmp_path):
+    """Targets at classic's fill and planner fills: every "% vs classic" figure has a
+    bootstrap interval, the frontier runs beside the true-distribution policy, each target
+    has its sentence (saying so where classic has no point there), and the report opens
+    with them."""
+    cfg = compose_config("backtest", [
+        "experiment=smoke", "data=synthetic", "max_series=4", "data.split.test_periods=12",
+        "backtest.policies=[true_distribution,frontier,classic,oracle]",
+        "backtest.headline=true_distribution", "backtest.matched.targets=[classic,0.9,0.95]",
+        "backtest.bootstrap.n=200", "backtest.catalog.frontier.levels=9",
+        "backtest.tuning.fill_targets=[0.8,0.95]"], tmp_path)
+    bt = run(cfg)
+    m = bt.matched.set_index(["target", "policy"])
+    assert list(dict.fromkeys(bt.matched["target"])) == ["classic", "0.9", "0.95"]
+    row = m.loc[("classic", "true_distribution")]
+    col = "avg_inventory_reduction_vs_classic_pct"
+    assert row["reached"] and row[f"{col}_lo"] <= row[col] <= row[f"{col}_hi"]
+    assert "avg_inventory_gap_to_frontier_pct" in bt.matched
+    assert len(bt.traces["frontier"].demand[0]) == 12
+    mine = [line for line in bt.headline if not line.startswith("  ")]
+    assert len(mine) == 3 and mine[0].startswith("at classic's fill rate")
+    for target, line in zip(["0.9", "0.95"], mine[1:], strict=True):
+        assert line.startswith(f"at {100 * float(target):g}% fill")
+        if not m.loc[(target, "true_distribution"), "reached"]:
+            assert "true_distribution cannot reach it" in line or "serves more" in line
+        elif m.loc[(target, "classic"), "reached"]:
+            assert "inventory than classic" in line
+        else:
+            assert "classic cannot reach it" in line or "classic serves more" in line
+    answer = (tmp_path / "answer.txt").read_text(encoding="utf-8")
+    assert answer.splitlines()[0] == bt.headline[0]
+    html = (tmp_path / "backtest_report.html").read_text(encoding="utf-8")
+    assert html.index("The answer") < html.index("<img") < html.index("<table")
+    metrics = mlflow.get_run(bt.run_id).data.metrics
+    assert f"true_distribution_matched_{col}_lo" in metrics
+
+
+def test_retraining_along_the_window_forecasts_later_origins_with_a_new_version(
+        smoke_train, tmp_path):
+    """backtest.retrain_every=2: the model under test forecasts the first two review
+    origins; a model warm-started on the data known at the third forecasts the rest and is
+    registered apart."""
+    result, _ = smoke_train
+    cfg = compose_config("backtest", [
+        "experiment=smoke", f"model={result.model_version}", "max_series=4",
+        "backtest.policies=[stockcast,classic]", "backtest.retrain_every=2",
+        "backtest.retrain.model_name=retrain-test-tft",
+        "backtest.retrain.overrides=['experiment=smoke','max_series=4',"
+        "'permutation_importance.enabled=false']"], tmp_path)
+    bt = run(cfg)
+    notes = [n for n in bt.notes if n.startswith("retrained on the data until")]
+    assert len(notes) == 1 and "models:/retrain-test-tft/" in notes[0]
+    versions = mlflow.MlflowClient().search_model_versions("name='retrain-test-tft'")
+    assert len(versions) >= 1
+    origins = bt.forecasts["stockcast"]["forecast_origin"].drop_duplicates()
+    assert len(origins) == len(bt.traces["stockcast"].demand[0]) == 3

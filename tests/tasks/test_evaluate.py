@@ -159,3 +159,34 @@ def test_synthetic_evaluation_reports_ratios_to_the_true_quantiles(synthetic_smo
     assert set(by_h.horizon) == {1, 2, 3} and (by_h[by_h.model == "lightgbm"].mae_ratio == 1.0).all()
     m = mlflow.get_run(ev.run_id).data.metrics
     assert m["test_pinball_vs_true_quantiles"] == pytest.approx(truth.loc["tft", "pinball"])
+
+
+def test_champion_gate_can_decide_on_backtest_cost(smoke_train, second_model, tmp_path):
+    """champion.metric=backtest_controllable_cost: both models' quantiles plan the test
+    window, tuned to one fill rate; the lower controllable cost wins."""
+    client = mlflow.MlflowClient()
+    a, b = smoke_train[0].model_version, second_model.model_version
+    client.set_registered_model_alias("stockcast-tft", "champion", a)
+    ev = _evaluate(tmp_path / "dec", [f"model={b}", "max_series=4", "evaluation.price_factors=[]",
+                                      "champion.metric=backtest_controllable_cost",
+                                      "champion.backtest.fill=0.8",
+                                      "champion.backtest.grid=[0.7,0.95]",
+                                      "champion.backtest.plan.n_scenarios=32"])
+    d = ev.champion
+    assert d["metric"] == "test_backtest_controllable_cost"
+    assert d["champion_version"] == a and d["challenger_version"] == b
+    assert np.isfinite(d["challenger_score"]) and np.isfinite(d["champion_score"])
+    assert d["promoted"] == (d["challenger_score"] < d["champion_score"])
+    run = mlflow.get_run(ev.run_id)
+    assert run.data.metrics["champion_test_backtest_controllable_cost"] == pytest.approx(
+        d["champion_score"])
+    # the scores are an artifact of the run, one row per model, both at one fill rate
+    scores = pd.read_csv(mlflow.artifacts.download_artifacts(
+        run_id=ev.run_id, artifact_path="champion_decision_scores.csv", dst_path=str(tmp_path)))
+    assert set(scores["model"]) == {"challenger", "champion"}
+    assert scores["target_fill_rate"].nunique() == 1
+    assert scores.set_index("model").loc["champion", "controllable_cost"] == pytest.approx(
+        d["champion_score"])
+    holder = client.get_model_version_by_alias("stockcast-tft", "champion").version
+    assert holder == (b if d["promoted"] else a)
+    client.set_registered_model_alias("stockcast-tft", "champion", a)

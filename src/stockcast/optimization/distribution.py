@@ -27,9 +27,10 @@ node, ``n`` equally likely values of
 
 ``D_P = sum_h w_h(L + R) * D_h``,  ``w_h(P) = clip(P - (h - 1), 0, 1)``,
 
-where ``D_h`` is demand in horizon step ``h`` (independent across steps, drawn from that
-step's quantile function; steps past the forecast horizon reuse the last step's
-quantiles) and ``L ~ max(0, Normal(lead_time_mean, lead_time_std))`` is drawn per
+where ``D_h`` is demand in horizon step ``h`` (drawn from that step's quantile function;
+independent across steps unless a ``dependence`` is given: comonotone, or a Gaussian copula
+across steps, :mod:`stockcast.optimization.leadtime`; steps past the forecast horizon reuse
+the last step's quantiles) and ``L ~ max(0, Normal(lead_time_mean, lead_time_std))`` is drawn per
 scenario, so lead-time uncertainty is mixed in. Fractional ``L + R`` counts the last step
 partially. The samples are sorted; :class:`EmpiricalDemand` treats them as ``n`` atoms of
 probability ``1 / n`` (the "exact" distribution the optimizer and the closed form share).
@@ -101,6 +102,40 @@ class QuantileFunction:
             np.maximum(out, self.lower_bound, out=out)
         return out
 
+    def cdf_rows(self, y: np.ndarray, rng: np.random.Generator | None = None,
+                 grid: int = 2048) -> np.ndarray:
+        """Probability integral transform: row ``i``'s ``F(y[i])`` (shape ``(N,)``).
+
+        Where ``y[i]`` sits on a flat stretch of the quantile function (a point mass: tied
+        quantiles of a count forecast, or the floor at ``lower_bound``) every level in
+        ``[F(y-), F(y)]`` maps to it: the PIT is drawn uniformly from that range with
+        ``rng`` (the randomised PIT, uniform for a calibrated forecast of discrete
+        demand), or its midpoint without one. Levels are resolved on ``grid`` stratum
+        midpoints plus logit-spaced tail levels down to ``1e-6`` (so a value beyond the
+        outer quantiles gets a tail level, not 0 or 1).
+        """
+        y = np.broadcast_to(np.asarray(y, dtype=float), (len(self),))
+        mid = (np.arange(grid) + 0.5) / grid
+        tail = np.logspace(-6, np.log10(0.5 / grid), 24)
+        u = np.unique(np.concatenate([tail, mid, 1.0 - tail]))
+        lo, hi = np.empty(len(self)), np.empty(len(self))
+        block = max(1, 4_000_000 // len(u))
+        for start in range(0, len(self), block):
+            sl = slice(start, min(len(self), start + block))
+            sub = QuantileFunction(self.levels, self.values[sl], lower_bound=self.lower_bound)
+            q = sub.ppf(u)
+            tol = 1e-9 * np.maximum(1.0, np.abs(y[sl]))[:, None]
+            below = (q < y[sl, None] - tol).sum(axis=1)   # grid levels with Q(u) < y
+            upto = (q <= y[sl, None] + tol).sum(axis=1)   # grid levels with Q(u) <= y
+            edges = np.concatenate([[0.0], u, [1.0]])
+            # F(y-) ~ the first level with Q >= y, F(y) ~ the last level with Q <= y
+            lo[sl] = np.where(below > 0, (edges[below] + edges[below + 1]) / 2, 0.0)
+            hi[sl] = np.where(upto < len(u), (edges[upto] + edges[upto + 1]) / 2, 1.0)
+        hi = np.maximum(hi, lo)
+        if rng is None:
+            return (lo + hi) / 2
+        return lo + (hi - lo) * rng.uniform(size=len(lo))
+
     def ppf_rows(self, u: np.ndarray) -> np.ndarray:
         """Quantile of row ``i`` at its own level ``u[i]`` (shape ``(N,)``) -> ``(N,)``."""
         u = np.broadcast_to(np.asarray(u, dtype=float), (len(self),))
@@ -150,6 +185,7 @@ def protection_samples(
     seed: int = 0,
     scale: np.ndarray | None = None,
     max_block: int = 4_000_000,
+    dependence: str | np.ndarray | None = None,
 ) -> np.ndarray:
     """Sorted samples of demand over the protection period ``L + R`` (see module docstring).
 
@@ -164,6 +200,12 @@ def protection_samples(
         scale: Optional per-node multiplier of demand (e.g. a price response).
         max_block: Work-array size bound; nodes are processed in blocks of this many
             node x sample x step cells.
+        dependence: How the steps' demands depend on each other within a scenario:
+            ``None`` / ``"independent"`` (each step its own uniform), ``"comonotone"``
+            (one uniform for every step: the protection-period quantile is the sum of the
+            steps' quantiles), or a correlation matrix ``(M, M)`` of a Gaussian copula
+            across steps 1..M (:func:`copula_uniforms`; steps beyond ``M`` repeat the last
+            step's correlations).
 
     Returns:
         ``(N, n)`` samples, sorted ascending per node.
@@ -180,6 +222,13 @@ def protection_samples(
     max_p = float(np.max(review + np.maximum(0.0, lead_mean + lead_std * z_lead.max()), initial=0))
     n_steps = max(1, int(np.ceil(max_p - 1e-9)))
     u = stratified_uniforms(n_samples, n_steps, np.random.default_rng([seed, 1]))
+    if isinstance(dependence, str) and dependence == "comonotone":
+        u = np.repeat(u[:1], n_steps, axis=0)
+    elif dependence is not None and not isinstance(dependence, str):
+        u = copula_uniforms(u, np.asarray(dependence, dtype=float))
+    elif dependence not in (None, "independent"):
+        raise ValueError(f"dependence must be independent, comonotone or a correlation "
+                         f"matrix, got {dependence!r}")
     out = np.empty((n_nodes, n_samples))
     block = max(1, max_block // max(1, n_samples * n_steps))
     for start in range(0, n_nodes, block):
@@ -197,6 +246,49 @@ def protection_samples(
         total.sort(axis=1)
         out[sl] = total
     return out
+
+
+def extend_correlation(corr: np.ndarray, size: int) -> np.ndarray:
+    """A correlation matrix over ``size`` steps from one over ``M`` steps: steps beyond
+    ``M`` take the last step's correlations (with each other: the last off-diagonal
+    value), then the nearest positive semi-definite correlation matrix (eigenvalues
+    clipped at 0, diagonal rescaled to 1)."""
+    corr = np.atleast_2d(np.asarray(corr, dtype=float))
+    m = corr.shape[0]
+    idx = np.minimum(np.arange(size), m - 1)
+    out = corr[np.ix_(idx, idx)].copy()
+    if size > m and m > 1:
+        last = corr[m - 1, m - 2]
+        tail = np.arange(size) >= m - 1
+        out[np.ix_(tail, tail)] = last
+    np.fill_diagonal(out, 1.0)
+    return nearest_correlation(out)
+
+
+def nearest_correlation(corr: np.ndarray) -> np.ndarray:
+    """Eigenvalues clipped at 0 and the diagonal rescaled to 1 (a valid correlation
+    matrix close to ``corr``)."""
+    corr = (np.asarray(corr, dtype=float) + np.asarray(corr, dtype=float).T) / 2
+    w, v = np.linalg.eigh(corr)
+    fixed = (v * np.maximum(w, 0.0)) @ v.T
+    d = np.sqrt(np.maximum(np.diag(fixed), 1e-12))
+    out = fixed / d[:, None] / d[None, :]
+    np.fill_diagonal(out, 1.0)
+    return out
+
+
+def copula_uniforms(u: np.ndarray, corr: np.ndarray) -> np.ndarray:
+    """Gaussian-copula uniforms: independent stratified streams ``u`` ``(S, n)`` turned
+    into streams whose normal scores have correlation ``corr`` (extended to ``S`` steps by
+    :func:`extend_correlation`). Each stream stays uniform; the identity keeps ``u``."""
+    n_steps = u.shape[0]
+    c = extend_correlation(corr, n_steps)
+    if np.allclose(c, np.eye(n_steps)):
+        return u
+    w, v = np.linalg.eigh(c)
+    root = (v * np.sqrt(np.maximum(w, 0.0))) @ v.T  # symmetric square root
+    z = root @ special.ndtri(np.clip(u, 1e-12, 1 - 1e-12))
+    return np.clip(special.ndtr(z), 1e-9, 1 - 1e-9)
 
 
 @dataclass

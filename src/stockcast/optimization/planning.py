@@ -61,6 +61,8 @@ from stockcast.optimization.distribution import (
     forecast_array,
     protection_samples,
 )
+from stockcast.optimization.leadtime import METHODS as LEAD_TIME_DEMAND
+from stockcast.optimization.leadtime import LeadTimeDemand
 from stockcast.optimization.network import (
     CostModel,
     DisruptionSpec,
@@ -147,6 +149,11 @@ class PlanConfig:
         keep_block_problems: Blocks keep their compiled problems between rounds (faster);
             ``False`` rebuilds them each round (a compiled problem takes more memory than
             the rest of its block: for the largest networks).
+        lead_time_demand: How protection-period demand is built from the per-step
+            quantiles (:mod:`~stockcast.optimization.leadtime`): ``independent``,
+            ``summed``, or a fitted :class:`~stockcast.optimization.leadtime.LeadTimeDemand`
+            (``copula`` / ``direct`` are fitted on a forecaster's validation forecasts:
+            the backtest does it; naming them without a fit raises when planning).
     """
 
     review_period: float = 1.0
@@ -180,6 +187,7 @@ class PlanConfig:
     coordination_rounds: int = 3
     coordination_tol: float = 0.01
     keep_block_problems: bool = True
+    lead_time_demand: str | LeadTimeDemand = "independent"
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any] | PlanConfig | None) -> PlanConfig:
@@ -245,6 +253,10 @@ class PlanConfig:
                 raise ValueError(f"PlanConfig.{name} must be >= 1")
         if self.coordination_tol < 0:
             raise ValueError("PlanConfig.coordination_tol must be >= 0")
+        if (not isinstance(self.lead_time_demand, LeadTimeDemand)
+                and self.lead_time_demand not in LEAD_TIME_DEMAND):
+            raise ValueError(f"PlanConfig.lead_time_demand must be one of "
+                             f"{list(LEAD_TIME_DEMAND)}, got {self.lead_time_demand!r}")
 
     def cost_model(self) -> CostModel:
         """The landed-cost knobs."""
@@ -319,7 +331,7 @@ def _protection(net: Network, fa: ForecastArray, cfg: PlanConfig, steps: np.ndar
     lead_m, lead_s = dem["ref_lead_mean"].to_numpy(), dem["ref_lead_std"].to_numpy()
     if rows is not None:
         values, lead_m, lead_s = values[rows], lead_m[rows], lead_s[rows]
-    return EmpiricalDemand(protection_samples(
+    return EmpiricalDemand(LeadTimeDemand.of(cfg.lead_time_demand).samples(
         values, fa.levels, review_period=cfg.review_period, lead_mean=lead_m, lead_std=lead_s,
         n_samples=cfg.n_scenarios, seed=cfg.seed))
 

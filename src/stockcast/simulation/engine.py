@@ -446,6 +446,29 @@ def kpis(trace: SimTrace, mask: np.ndarray | None = None, start: int = 0) -> dic
     return out
 
 
+#: Per-series values :func:`per_series` returns (their sums over series are the KPIs).
+SERIES_VALUES = ("avg_inventory", "controllable_cost", "served", "demand")
+
+
+def per_series(trace: SimTrace, start: int = 0) -> dict[str, np.ndarray]:
+    """Per-series parts of the network KPIs over the periods from ``start``: average
+    end-of-period stock, controllable cost (costs where they fall, as in :func:`kpis`),
+    units served and customer demand. Summed over series they give :func:`kpis`'
+    ``avg_inventory``, ``controllable_cost`` and the fill rate's numerator and denominator
+    (what a bootstrap over item-locations resamples)."""
+    start = int(start)
+    sl = slice(start, None)
+    uc = trace.unit_cost
+    stock0 = (trace.on_hand[:, start - 1] + trace.pipeline[:, start - 1] if start > 0
+              else trace.start_stock)
+    parts = sum(getattr(trace, k)[:, sl].sum(axis=1) for k in COST_PARTS)
+    total = parts - trace.end_credit + uc * stock0
+    return {"avg_inventory": trace.on_hand[:, sl].mean(axis=1),
+            "controllable_cost": total - uc * trace.base_demand[:, sl].sum(axis=1),
+            "served": trace.served[:, sl].sum(axis=1),
+            "demand": trace.demand[:, sl].sum(axis=1)}
+
+
 def trace_frame(trace: SimTrace, periods: list | np.ndarray,
                 echelon: np.ndarray | None = None) -> pd.DataFrame:
     """Per-period totals over all series (inventory, pipeline, stockouts, demand, unmet);

@@ -46,10 +46,40 @@ def lightgbm(spec: DatasetSpec, name: str = "lightgbm_opt", **params: Any) -> Fo
     return LightGBMBaseline(name=name, spec=spec, **params)
 
 
-def review_forecasts(forecaster: Forecaster, panel: pd.DataFrame, world: Window) -> pd.DataFrame:
-    """The forecaster's forecasts from every review origin of ``world``, ``plan_horizon``
-    steps each: one cross-validation table (actuals attached where the panel has them)."""
-    return cross_validate([forecaster], panel, world.review_origins(), world.plan_horizon)
+def review_forecasts(forecaster: Forecaster, panel: pd.DataFrame, world: Window,
+                     origins: list[int] | None = None) -> pd.DataFrame:
+    """The forecaster's forecasts from every review origin of ``world`` (or ``origins``),
+    ``plan_horizon`` steps each: one cross-validation table (actuals attached where the
+    panel has them)."""
+    return cross_validate([forecaster], panel,
+                          world.review_origins() if origins is None else list(origins),
+                          world.plan_horizon)
+
+
+def validation_origins(world: Window, periods: int) -> list[int]:
+    """Forecast origins of the ``periods`` before the window whose whole plan horizon is
+    observed before the window starts (every ``review`` periods, latest last): where a
+    forecaster's own errors are measured before any decision (lead-time demand fits)."""
+    last = world.t0 - 1 - world.plan_horizon
+    first = world.t0 - 1 - int(periods)
+    step = max(int(world.review), 1)
+    return [o for o in range(last, first - 1, -step) if o >= 0][::-1]
+
+
+def validation_forecasts(forecaster: Forecaster, panel: pd.DataFrame, world: Window,
+                         periods: int) -> pd.DataFrame:
+    """The forecaster's cross-validation table at :func:`validation_origins` (actuals
+    attached; ``plan_horizon`` steps each).
+
+    Raises:
+        ValueError: No validation origin fits before the window (``periods`` too short for
+            the plan horizon).
+    """
+    origins = validation_origins(world, periods)
+    if not origins:
+        raise ValueError(f"no validation origin: {periods} periods before the window are "
+                         f"fewer than the plan horizon + 1 ({world.plan_horizon + 1})")
+    return cross_validate([forecaster], panel, origins, world.plan_horizon)
 
 
 def by_origin(table: pd.DataFrame, panel: pd.DataFrame) -> dict[int, pd.DataFrame]:

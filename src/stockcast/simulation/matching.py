@@ -27,13 +27,19 @@ from scipy import special
 
 from stockcast.simulation.world import Window
 
+#: The policies whose gaps every policy is reported against (when they run).
+BOUNDS = ("oracle", "true_distribution", "frontier")
 #: KPIs read off the line between the two runs that bracket a target.
 MATCHED_VALUES = ("avg_inventory", "avg_inventory_value", "total_cost", "controllable_cost",
                   "working_capital")
 
 
+#: Most extreme knob an extension tries (probit +-7: a cycle service level of 1 - 1e-12).
+KNOB_CAP = float(special.ndtr(7.0))
+
+
 def _probit(k: float) -> float:
-    return float(special.ndtri(min(max(k, 1e-9), 1 - 1e-9)))
+    return float(special.ndtri(min(max(k, 1e-15), 1 - 1e-15)))
 
 
 def _bracket(points: dict[float, dict], target: float) -> tuple[float, float] | None:
@@ -47,6 +53,13 @@ def _bracket(points: dict[float, dict], target: float) -> tuple[float, float] | 
         if abs(points[k]["fill_rate"] - target) <= 1e-12:
             return k, k
     return None
+
+
+def _best(points: dict[float, dict]) -> dict:
+    """The run with the highest fill rate: ``best_fill``, ``best_knob``, ``best_inventory``."""
+    k = max(points, key=lambda q: points[q]["fill_rate"])
+    return {"best_fill": float(points[k]["fill_rate"]), "best_knob": float(k),
+            "best_inventory": float(points[k].get("avg_inventory", np.nan))}
 
 
 def match_target(points: dict[float, dict], target: float,
@@ -71,8 +84,10 @@ def match_target(points: dict[float, dict], target: float,
 
     Returns:
         ``reached`` (bool), ``status`` (one sentence), ``knob`` (interpolated),
-        ``fill_lo``/``fill_hi`` (bracketing runs), ``n_runs`` (new runs), and each of
-        ``values`` (NaN when not reached).
+        ``knob_a``/``knob_b``/``weight`` (the bracketing runs' knobs and the weight of
+        ``knob_b`` in the interpolation), ``fill_lo``/``fill_hi`` (bracketing runs),
+        ``best_fill``/``best_knob``/``best_inventory`` (the run with the highest fill
+        rate), ``n_runs`` (new runs), and each of ``values`` (NaN when not reached).
     """
     new_runs = 0
 
@@ -83,6 +98,7 @@ def match_target(points: dict[float, dict], target: float,
             new_runs += 1
 
     n_expand, n_refine = expand, refine
+    saturated = False
     while True:
         br = _bracket(points, target)
         fills = {k: points[k]["fill_rate"] for k in points}
@@ -92,21 +108,29 @@ def match_target(points: dict[float, dict], target: float,
             if run_knob is None or n_expand <= 0:
                 best = max(fills.values()) if up else min(fills.values())
                 where = "highest" if up else "lowest"
+                edge = max(fills, key=fills.get) if up else min(fills, key=fills.get)
+                why = ("" if run_knob is None else
+                       " after extending the knob until the fill rate stopped moving"
+                       if n_expand <= 0 and saturated else
+                       f" ({expand} extension runs; raise backtest.tuning.expand)")
                 return {"reached": False, "n_runs": new_runs, "knob": np.nan,
+                        "knob_a": np.nan, "knob_b": np.nan, "weight": np.nan,
                         "fill_lo": min(fills.values()), "fill_hi": max(fills.values()),
+                        **_best(points),
                         "status": (f"unreachable: {where} fill rate reached {best:.4f} "
-                                   f"(knob {hi_k if up else lo_k:.6g}) "
-                                   f"{'<' if up else '>'} target {target:.4f}"),
+                                   f"(knob {edge:.6g}) {'<' if up else '>'} target "
+                                   f"{target:.4f}{why}"),
                         **{v: np.nan for v in values}}
             edge = hi_k if up else lo_k
             k = float(special.ndtr(_probit(edge) + (step if up else -step)))
-            if k in points:  # the knob saturated at 0 or 1
-                n_expand = 0
+            k = min(max(k, 1.0 - KNOB_CAP), KNOB_CAP)
+            if k in points:  # the knob saturated at its cap
+                n_expand, saturated = 0, True
                 continue
             add(k)
             n_expand -= 1
             if abs(points[k]["fill_rate"] - points[edge]["fill_rate"]) < tolerance / 4:
-                n_expand = 0  # the fill rate no longer moves with the knob: saturated
+                n_expand, saturated = 0, True  # the fill rate no longer moves with the knob
             continue
         a, b = br
         fa, fb = fills[a], fills[b]
@@ -121,8 +145,9 @@ def match_target(points: dict[float, dict], target: float,
         n_refine -= 1
     w = 0.0 if fb == fa else (target - fa) / (fb - fa)
     knob = float(special.ndtr(_probit(a) + w * (_probit(b) - _probit(a)))) if a != b else a
-    out = {"reached": True, "n_runs": new_runs, "knob": knob, "fill_lo": min(fa, fb),
-           "fill_hi": max(fa, fb),
+    out = {"reached": True, "n_runs": new_runs, "knob": knob, "knob_a": a, "knob_b": b,
+           "weight": float(w), "fill_lo": min(fa, fb), "fill_hi": max(fa, fb),
+           **_best(points),
            "status": (f"matched: interpolated between knob {a:.6g} (fill {fa:.4f}) and "
                       f"{b:.6g} (fill {fb:.4f})" if a != b else f"matched at knob {a:.6g}")}
     for v in values:
@@ -156,7 +181,7 @@ def matched_table(rows: list[dict]) -> pd.DataFrame:
     above = lambda v, ref: float(v - ref)  # noqa: E731
     specs = [("classic", col, f"{col}_reduction_vs_classic_pct", _pct_less)
              for col in ("avg_inventory", "total_cost", "controllable_cost")]
-    for ref in ("oracle", "true_distribution"):
+    for ref in BOUNDS:
         specs += [(ref, "avg_inventory", f"avg_inventory_gap_to_{ref}_pct", _pct_above),
                   (ref, "controllable_cost", f"controllable_cost_gap_to_{ref}", above)]
     for ref, col, name, how in specs:
@@ -219,14 +244,30 @@ def resolve_target(t, main_table: pd.DataFrame, points: Mapping[str, float]
     return f"{v:g}", v
 
 
+def _with_interval(matched: pd.DataFrame, col: str) -> pd.Series:
+    """``12.3 [8.1, 15.0]`` per row (the bootstrap interval when there is one)."""
+    lo, hi = matched.get(f"{col}_lo"), matched.get(f"{col}_hi")
+    out = []
+    for i, v in enumerate(matched[col].to_numpy(float)):
+        if not np.isfinite(v):
+            out.append("")
+        elif lo is not None and np.isfinite(lo.iloc[i]) and np.isfinite(hi.iloc[i]):
+            out.append(f"{v:.1f} [{lo.iloc[i]:.1f}, {hi.iloc[i]:.1f}]")
+        else:
+            out.append(f"{v:.1f}")
+    return pd.Series(out, index=matched.index)
+
+
 def matched_view(matched: pd.DataFrame) -> pd.DataFrame:
     """The matched-service table a planner reads: one row per target and policy; costs and
-    inventory at the target, % less than classic (positive = better), % above the oracle
-    and the true-distribution policy (the gaps to the bounds)."""
+    inventory at the target, % less than classic (positive = better), % above the oracle,
+    the true-distribution policy and the frontier (the gaps to the bounds), each % with its
+    bootstrap interval when there is one; an unreached target shows the highest fill the
+    policy reached (``best_fill``)."""
     if matched.empty:
         return matched
     names = {"target": "target", "target_fill_rate": "fill", "policy": "policy",
-             "reached": "reached", "avg_inventory": "inventory",
+             "reached": "reached", "best_fill": "best_fill", "avg_inventory": "inventory",
              "total_cost": "total_cost", "controllable_cost": "ctrl_cost",
              "avg_inventory_reduction_vs_classic_pct": "inv_vs_classic_%",
              "total_cost_reduction_vs_classic_pct": "total_vs_classic_%",
@@ -234,12 +275,107 @@ def matched_view(matched: pd.DataFrame) -> pd.DataFrame:
              "avg_inventory_gap_to_oracle_pct": "inv_gap_oracle_%",
              "controllable_cost_gap_to_oracle": "ctrl_gap_oracle",
              "avg_inventory_gap_to_true_distribution_pct": "inv_gap_truth_%",
-             "controllable_cost_gap_to_true_distribution": "ctrl_gap_truth"}
+             "controllable_cost_gap_to_true_distribution": "ctrl_gap_truth",
+             "avg_inventory_gap_to_frontier_pct": "inv_gap_frontier_%",
+             "controllable_cost_gap_to_frontier": "ctrl_gap_frontier"}
     view = matched[[c for c in names if c in matched]].rename(columns=names)
-    pct = [c for c in view if c.endswith("%")]
-    view[pct] = view[pct].round(1)
+    for col, short in names.items():
+        if short.endswith("%") and col in matched:
+            view[short] = _with_interval(matched, col)
     view["fill"] = view["fill"].round(4)
+    if "best_fill" in view:
+        view["best_fill"] = view["best_fill"].round(4)
     return view
+
+
+def _target_label(label: str, fill: float) -> str:
+    if str(label).replace(".", "", 1).isdigit():
+        return f"{100 * fill:g}% fill"
+    if label == "common":
+        return f"the highest fill rate every policy reaches ({fill:.3f})"
+    return f"{label}'s fill rate ({fill:.3f})"
+
+
+def answer_lines(matched: pd.DataFrame, policy: str = "stockcast",
+                 reference: str = "classic") -> list[str]:
+    """One sentence per target about ``policy``: its inventory against ``reference`` with
+    the bootstrap interval, its controllable cost, its ratio to the true-distribution
+    policy; what it is when the reference cannot reach the target (with the highest fill
+    the reference reached), or that ``policy`` cannot; and the gap between the
+    true-distribution policy and the frontier where both ran."""
+    if matched.empty or policy not in set(matched["policy"]):
+        return []
+    lines = []
+    for label, part in matched.groupby("target", sort=False):
+        rows = part.set_index("policy")
+        fill = float(part["target_fill_rate"].iloc[0])
+        where = _target_label(str(label), fill)
+        me = rows.loc[policy]
+        ref = rows.loc[reference] if reference in rows.index else None
+        truth = rows.loc["true_distribution"] if "true_distribution" in rows.index else None
+        if not bool(me["reached"]):
+            line = f"at {where}: {policy} {_unreached(me, fill)}"
+        else:
+            inv = float(me["avg_inventory"])
+            col = f"avg_inventory_reduction_vs_{reference}_pct"
+            if ref is not None and bool(ref["reached"]) and np.isfinite(me.get(col, np.nan)):
+                v = float(me[col])
+                ci = _ci(me, col)
+                line = (f"at {where} {policy} holds {abs(v):.1f}%{ci} "
+                        f"{'less' if v >= 0 else 'more'} inventory than {reference}")
+                ccol = f"controllable_cost_reduction_vs_{reference}_pct"
+                if np.isfinite(me.get(ccol, np.nan)):
+                    c = float(me[ccol])
+                    line += (f" at {abs(c):.1f}%{_ci(me, ccol)} "
+                             f"{'lower' if c >= 0 else 'higher'} controllable cost")
+            else:
+                line = f"at {where} {policy} holds {inv:,.0f} units"
+                if ref is not None and _below(ref, fill):
+                    line += (f"; {reference} cannot reach it (highest fill "
+                             f"{float(ref['best_fill']):.3f}, holding "
+                             f"{float(ref['best_inventory']):,.0f} units there)")
+                elif ref is not None:
+                    line += f"; {reference} {_unreached(ref, fill)}"
+            if truth is not None and bool(truth["reached"]) and policy != "true_distribution":
+                line += (f"; {inv / float(truth['avg_inventory']):.2f}x the inventory of the "
+                         "true-distribution policy")
+        lines.append(line)
+        front = rows.loc["frontier"] if "frontier" in rows.index else None
+        if (front is not None and truth is not None and bool(front["reached"])
+                and bool(truth["reached"])):
+            g = float(truth.get("avg_inventory_gap_to_frontier_pct", np.nan))
+            if np.isfinite(g):
+                lines.append(f"  at {where} the true-distribution policy holds {abs(g):.1f}%"
+                             f"{_ci(truth, 'avg_inventory_gap_to_frontier_pct')} "
+                             f"{'more' if g >= 0 else 'less'} than the frontier")
+    return lines
+
+
+def _below(row, fill: float) -> bool:
+    """An unreached target above every fill rate the policy reached (not one its
+    lowest knob already overshoots)."""
+    lowest = row.get("fill_lo", np.nan)
+    return not (np.isfinite(lowest) and float(lowest) > fill)
+
+
+def _unreached(row, fill: float) -> str:
+    """Why a policy has no point at ``fill``: too low a fill rate even at its highest
+    knob, or (a target below its curve) too high a one even at its lowest."""
+    if _below(row, fill):
+        return f"cannot reach it (highest fill {float(row['best_fill']):.3f})"
+    return (f"serves more even at its lowest knob (lowest fill "
+            f"{float(row['fill_lo']):.3f}): no point at this target")
+
+
+def _ci(row, col: str) -> str:
+    """`` [lo, hi]`` of a % column, in the sense the sentence states it (the interval of
+    ``|value|``: negated when the value is negative)."""
+    lo, hi = row.get(f"{col}_lo", np.nan), row.get(f"{col}_hi", np.nan)
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return ""
+    if float(row.get(col, 0.0)) < 0:
+        lo, hi = -hi, -lo
+    return f" [{lo:.1f}, {hi:.1f}]"
 
 
 @dataclass
@@ -290,8 +426,11 @@ def matched_service(kpis_at: Callable[[str, float], dict], evaluated: pd.DataFra
                 k = main.loc[n]
                 ok = bool(k["fill_rate"] >= target - 1e-9)
                 rows.append({"policy": n, "target": label, "target_fill_rate": target,
-                             "reached": ok, "knob": np.nan, "fill_lo": k["fill_rate"],
-                             "fill_hi": k["fill_rate"], "n_runs": 0,
+                             "reached": ok, "knob": np.nan, "knob_a": np.nan,
+                             "knob_b": np.nan, "weight": np.nan, "fill_lo": k["fill_rate"],
+                             "fill_hi": k["fill_rate"], "best_fill": float(k["fill_rate"]),
+                             "best_knob": np.nan,
+                             "best_inventory": float(k["avg_inventory"]), "n_runs": 0,
                              "status": (f"{untuned.get(n, 'fixed rule')}, not tuned: fill "
                                         f"{k['fill_rate']:.4f}" + ("" if ok else " < target")),
                              **{v: float(k[v]) for v in MATCHED_VALUES}})
@@ -303,3 +442,94 @@ def matched_service(kpis_at: Callable[[str, float], dict], evaluated: pd.DataFra
     curves = pd.DataFrame([{"policy": n, "knob": k, **kp} for n, pts in points.items()
                            for k, kp in sorted(pts.items())])
     return MatchedService(matched_table(rows), curves, resolved)
+
+
+#: (reference, KPI, column stem, how): the comparisons :func:`bootstrap_intervals` bounds.
+COMPARISONS = (
+    ("classic", "avg_inventory", "avg_inventory_reduction_vs_classic_pct", "less"),
+    ("classic", "controllable_cost", "controllable_cost_reduction_vs_classic_pct", "less"),
+    ("true_distribution", "avg_inventory", "avg_inventory_gap_to_true_distribution_pct",
+     "above"),
+    ("frontier", "avg_inventory", "avg_inventory_gap_to_frontier_pct", "above"),
+)
+
+
+def _pct(how: str, value: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if how == "less":
+            return 100.0 * (ref - value) / np.abs(ref)
+        return 100.0 * (value - ref) / np.abs(ref)
+
+
+def _series_vector(series_at: Callable[[str, float | None], dict], row: dict,
+                   kpi: str) -> np.ndarray | None:
+    """Per-series ``kpi`` of a matched row: the bracketing runs' vectors interpolated with
+    the row's weight (the main run for an untuned policy)."""
+    if not bool(row["reached"]):
+        return None
+    a, b, w = row.get("knob_a"), row.get("knob_b"), row.get("weight")
+    if a is None or not np.isfinite(a):
+        return np.asarray(series_at(row["policy"], None)[kpi], dtype=float)
+    va = np.asarray(series_at(row["policy"], float(a))[kpi], dtype=float)
+    if b is None or not np.isfinite(b) or float(b) == float(a):
+        return va
+    vb = np.asarray(series_at(row["policy"], float(b))[kpi], dtype=float)
+    return va + float(w) * (vb - va)
+
+
+def bootstrap_intervals(matched: pd.DataFrame,
+                        series_at: Callable[[str, float | None], dict], *,
+                        n_boot: int = 1000, level: float = 0.95, seed: int = 0,
+                        comparisons=COMPARISONS) -> pd.DataFrame:
+    """Percentile bootstrap intervals over item-locations for the matched comparisons.
+
+    The unit is a series of the simulation (a store item-location or a DC item-node):
+    each replicate draws ``n`` series with replacement (the same draw for every policy and
+    target), sums each policy's per-series values at its matched point (the bracketing
+    runs interpolated with the matched weight: the knobs stay those that matched the
+    network fill rate) and recomputes the % difference of the sums. Adds ``<column>_lo``
+    and ``<column>_hi`` for every comparison column of ``matched``
+    (:data:`COMPARISONS`).
+
+    Args:
+        matched: :func:`matched_table` rows (with ``knob_a``, ``knob_b``, ``weight``).
+        series_at: ``(policy, knob) -> per-series values`` (``knob`` ``None`` = the main
+            run; :func:`stockcast.simulation.engine.per_series` keys).
+        n_boot: Replicates.
+        level: Coverage of the interval.
+        seed: Seed of the draws.
+    """
+    out = matched.copy()
+    if out.empty:
+        return out
+    first = None
+    for r in out.to_dict("records"):
+        first = _series_vector(series_at, r, "avg_inventory")
+        if first is not None:
+            break
+    if first is None:
+        return out
+    n = len(first)
+    counts = np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=int(n_boot))
+    tail = 100.0 * (1.0 - float(level)) / 2.0
+    rows = out.to_dict("records")
+    for ref, kpi, col, how in comparisons:
+        if col not in out:
+            continue
+        lo, hi = np.full(len(rows), np.nan), np.full(len(rows), np.nan)
+        for i, r in enumerate(rows):
+            if not np.isfinite(r.get(col, np.nan)):
+                continue
+            match = [q for q in rows if q["policy"] == ref and q["target"] == r["target"]]
+            if not match:
+                continue
+            v = _series_vector(series_at, r, kpi)
+            vr = _series_vector(series_at, match[0], kpi)
+            if v is None or vr is None:
+                continue
+            pct = _pct(how, counts @ v, counts @ vr)
+            pct = pct[np.isfinite(pct)]
+            if len(pct):
+                lo[i], hi[i] = np.percentile(pct, [tail, 100.0 - tail])
+        out[f"{col}_lo"], out[f"{col}_hi"] = lo, hi
+    return out

@@ -36,6 +36,8 @@ from scipy import special
 from stockcast.data.supply import SupplyTables, validate_supply
 from stockcast.forecast.protocol import Forecaster
 from stockcast.optimization.distribution import QuantileFunction
+from stockcast.optimization.leadtime import METHODS as LEAD_TIME_METHODS
+from stockcast.optimization.leadtime import LeadTimeDemand, fit_lead_time_demand
 from stockcast.optimization.network import build_network
 from stockcast.optimization.newsvendor import critical_ratio
 from stockcast.optimization.plan import PlanConfig, Planner
@@ -585,6 +587,10 @@ class OptimizerSpec(PolicySpec):
         carry_over: Plan with carry-over salvage values (:func:`carry_over_salvage`).
         storage_factor: The plan's storage capacities = the locations' x this.
         price_elasticity: Elasticity the plan prices markdowns with (``None``: none).
+        lead_time_demand: Protection-period construction of this policy's plans
+            (:mod:`~stockcast.optimization.leadtime`; ``None`` = the plan's
+            ``lead_time_demand``); ``copula`` and ``direct`` are fitted on the
+            forecaster's validation forecasts (:meth:`fit_lead_time`) before the window.
     """
 
     forecaster: Forecaster = field(repr=False)
@@ -592,10 +598,17 @@ class OptimizerSpec(PolicySpec):
     carry_over: bool = True
     storage_factor: float = 10.0
     price_elasticity: float | None = -2.0
+    lead_time_demand: str | None = None
     knob: ClassVar[str | None] = "planning service level"
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        self.plan = PlanConfig.from_dict(self.plan)
+        method = self.lead_time_method
+        if method not in LEAD_TIME_METHODS:
+            raise ValueError(f"OptimizerSpec.lead_time_demand must be one of "
+                             f"{list(LEAD_TIME_METHODS)}, got {method!r}")
+        self._fitted = not self.needs_fit
         # one planner for every policy this spec builds: each knob's plans reuse the
         # problems compiled for the network's structure
         self._planner = Planner(self.plan)
@@ -603,10 +616,42 @@ class OptimizerSpec(PolicySpec):
             raise ValueError("OptimizerSpec: the forecaster must implement forecast(panel, "
                              f"origins, horizon, quantiles); got {self.forecaster!r}")
 
+    @property
+    def lead_time_method(self) -> str:
+        """The protection-period construction: the spec's own, else the plan's."""
+        if self.lead_time_demand is not None:
+            return str(self.lead_time_demand)
+        ltd = self.plan.lead_time_demand
+        return ltd.method if isinstance(ltd, LeadTimeDemand) else str(ltd)
+
+    @property
+    def needs_fit(self) -> bool:
+        """The lead-time demand is fitted on validation forecasts (copula / direct)."""
+        return (self.lead_time_method in ("copula", "direct")
+                and not isinstance(self.plan.lead_time_demand, LeadTimeDemand))
+
+    def fit_lead_time(self, validation: pd.DataFrame, world: Window) -> None:
+        """Fit the lead-time demand on the forecaster's validation cross-validation table
+        (the plan then builds protection-period demand with it)."""
+        fitted = fit_lead_time_demand(self.lead_time_method, validation,
+                                      review_period=float(world.review),
+                                      max_protection=world.plan_horizon,
+                                      n_samples=max(1024, int(self.plan.n_scenarios)),
+                                      seed=int(self.plan.seed))
+        self.plan = replace(self.plan, lead_time_demand=fitted)
+        self._fitted = True
+
     def build(self, world, knob, forecasts=None) -> OptimizerPolicy:
         if forecasts is None:
             raise ValueError("OptimizerSpec.build needs the forecasts of every review origin")
-        return OptimizerPolicy(forecasts, world.keys, world.supply, self.plan, world.t0,
+        if not self._fitted:
+            raise ValueError(f"OptimizerSpec: lead_time_demand={self.lead_time_method} is "
+                             "fitted on validation forecasts first (fit_lead_time)")
+        plan = self.plan
+        if self.lead_time_demand is not None and not isinstance(plan.lead_time_demand,
+                                                                LeadTimeDemand):
+            plan = replace(plan, lead_time_demand=self.lead_time_method)
+        return OptimizerPolicy(forecasts, world.keys, world.supply, plan, world.t0,
                                {s: i for i, s in enumerate(world.suppliers)},
                                demand_keys=world.stores, service=knob,
                                carry_over=bool(self.carry_over),

@@ -82,20 +82,42 @@ def _png64(fig: plt.Figure) -> str:
 
 
 def html_report(path: Path, title: str, notes: list[str], tables: dict[str, pd.DataFrame],
-                figs: dict[str, plt.Figure]) -> Path:
-    """Write one HTML file a planner can open anywhere (no external files)."""
+                figs: dict[str, plt.Figure], *, headline: list[str] | None = None,
+                lead_figure: str | None = None,
+                details: dict[str, pd.DataFrame] | None = None) -> Path:
+    """Write one HTML file a planner can open anywhere (no external files).
+
+    Order: the answer first (``headline``: one sentence per service target), the
+    ``lead_figure`` (the service-inventory trade-off), the ``tables``, the other figures,
+    then ``details`` (per echelon, per location, the full search) and the ``notes`` on the
+    setting at the end.
+    """
     parts = [f"<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-             "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;"
-             "font-size:12px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}"
-             "</style></head><body>", f"<h1>{html.escape(title)}</h1><ul>"]
-    parts += [f"<li>{html.escape(n)}</li>" for n in notes]
-    parts.append("</ul>")
+             "<style>body{font-family:sans-serif;margin:2em;max-width:1200px}"
+             "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;"
+             "padding:3px 6px;text-align:right}.answer li{font-size:16px;margin:.3em 0}"
+             "details{margin-top:1em}</style></head><body>",
+             f"<h1>{html.escape(title)}</h1>"]
+    if headline:
+        parts.append("<h2>The answer</h2><ul class='answer'>")
+        parts += [f"<li>{html.escape(line.strip())}</li>" for line in headline]
+        parts.append("</ul>")
+    rest = dict(figs)
+    if lead_figure is not None and lead_figure in rest:
+        fig = rest.pop(lead_figure)
+        parts.append(f"<img src='data:image/png;base64,{_png64(fig)}'/>")
     for name, df in tables.items():
         parts.append(f"<h2>{html.escape(name)}</h2>")
         parts.append(df.to_html(index=False, float_format=lambda v: f"{v:,.3f}"))
-    for name, fig in figs.items():
+    for name, fig in rest.items():
         parts.append(f"<h2>{html.escape(name)}</h2><img src='data:image/png;base64,"
                      f"{_png64(fig)}'/>")
-    parts.append("</body></html>")
+    for name, df in (details or {}).items():
+        parts.append(f"<details><summary><b>{html.escape(name)}</b></summary>")
+        parts.append(df.to_html(index=False, float_format=lambda v: f"{v:,.3f}"))
+        parts.append("</details>")
+    parts.append("<h2>Setting</h2><ul>")
+    parts += [f"<li>{html.escape(n)}</li>" for n in notes]
+    parts.append("</ul></body></html>")
     path.write_text("\n".join(parts), encoding="utf-8")
     return path

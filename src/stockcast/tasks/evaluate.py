@@ -11,7 +11,11 @@
 3. logs interpretation (variable importance, attention, price partial dependence), the
    reliability diagram, fan charts and the comparison table on the parent run;
 4. moves the ``champion`` alias only if the model beats the current champion on the primary
-   metric, both forecasting the same rows in this run (:mod:`stockcast.evaluation.champion`).
+   metric, both forecasting the same rows in this run (:mod:`stockcast.evaluation.champion`);
+   with ``champion.metric: backtest_controllable_cost`` the metric is a decision: both models'
+   quantiles plan the network at every review of the test window, each tuned to the fill
+   rate ``champion.backtest.fill``, and the lower controllable cost there wins
+   (:func:`stockcast.simulation.score.decision_scores`).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from stockcast.baselines import REGISTRY
 from stockcast.data.io import source_path
@@ -247,12 +251,38 @@ def _interpret(cfg, bundle: ForecastBundle, panel, table, origins, horizon, spli
     return importance, pdp
 
 
+def _decision_scores(cfg, ctx, panel, bundles) -> dict[str, float]:
+    """``champion.metric: backtest_controllable_cost``: each bundle's controllable cost at
+    the matched fill rate ``champion.backtest.fill`` over the test window
+    (:func:`stockcast.simulation.score.decision_scores`)."""
+    from stockcast.data.supply import supply_for
+    from stockcast.simulation.score import decision_scores
+
+    bt = cfg.champion.get("backtest") or {}
+    split = TimeSplit.from_panel(panel, ctx.spec)
+    history = panel[panel["time_idx"] < split.test_start]
+    supply = supply_for(ctx.spec, history, **OmegaConf.to_container(cfg.supply, resolve=True))
+    scores = decision_scores(bundles, panel, ctx.spec, supply, int(split.test_start),
+                             int(split.test_end), fill=float(bt.get("fill", 0.95)),
+                             plan=(OmegaConf.to_container(bt.plan, resolve=True)
+                                   if bt.get("plan") is not None else None),
+                             seed=int(cfg.seed),
+                             grid=tuple(bt.get("grid", (0.8, 0.95, 0.99))),
+                             lead_time_demand=bt.get("lead_time_demand"),
+                             validation_periods=bt.get("validation_periods"))
+    log_table(scores, "champion_decision_scores.csv")
+    return dict(zip(scores["model"], scores["controllable_cost"].astype(float), strict=True))
+
+
 def _champion_gate(cfg, ctx, panel, origins, horizon, table, scale) -> GateDecision:
     """Score challenger and champion on the rows both forecast; move the alias on a win."""
     gate = cfg.champion
     metric = f"test_{gate.metric}"
     version = ctx.version
-    challenger = forecast_metrics(table, prefix="test", scale=scale)[metric]
+    decision_aware = gate.metric == "backtest_controllable_cost"
+    # decision-aware: the challenger's own score is needed only when no champion is scored
+    # beside it (a backtest each, so not run twice)
+    challenger = None if decision_aware else forecast_metrics(table, prefix="test", scale=scale)[metric]
     champ = current_champion(cfg.model_name, gate.alias)
     champ_version = champ.version if champ is not None else None
     champ_score, rows = None, None
@@ -262,7 +292,12 @@ def _champion_gate(cfg, ctx, panel, origins, horizon, table, scale) -> GateDecis
         common = select_series(panel, champ_bundle.series)
         known = common["item_id"].isin(champ_bundle.known_items) & common["location_id"].isin(champ_bundle.known_locations)
         common = common[known]
-        if len(common):
+        if len(common) and decision_aware:
+            both = _decision_scores(cfg, ctx, common, [ctx.bundle.renamed("challenger"),
+                                                       champ_bundle.renamed("champion")])
+            challenger, champ_score = both["challenger"], both["champion"]
+            rows = len(common)
+        elif len(common):
             both = by_model(cross_validate(
                 [ctx.bundle.renamed("challenger"), champ_bundle.renamed("champion")],
                 common, origins, min(horizon, champ_bundle.max_horizon), ctx.bundle.quantiles,
@@ -272,6 +307,9 @@ def _champion_gate(cfg, ctx, panel, origins, horizon, table, scale) -> GateDecis
                 champ_score = forecast_metrics(both["champion"], prefix="test", scale=scale)[metric]
                 rows = len(both["challenger"])
         mlflow.log_metric("time_champion_s", time.perf_counter() - t0)
+    if challenger is None:
+        challenger = _decision_scores(cfg, ctx, panel, [ctx.bundle.renamed("challenger")])[
+            "challenger"]
     decision = decide(
         metric, version.version, challenger, champ_version, champ_score,
         greater_is_better=bool(gate.greater_is_better), rows=rows, promote=bool(gate.promote),
