@@ -17,25 +17,25 @@ install-dev: $(BIN)/python
 	$(BIN)/pip install torch==2.13.0
 	$(BIN)/pip install -e ".[dev]"
 
-## the main job on the bundled Stallion data: train -> evaluate -> optimize -> backtest
-## (the backtest prints its KPI and matched-service tables; about 1 min on 2 CPU cores
-## without the LightGBM+optimizer policy, whose per-review refits take ~2 more: `make backtest`)
+## the main job on the bundled Stallion data: train -> evaluate -> optimize -> backtest,
+## ending with "== the answer ==" (the model against its best baseline, the plan, the backtest)
 run: install
 	$(BIN)/python train.py $(ARGS)
 	$(BIN)/python evaluate.py $(ARGS)
 	$(BIN)/python optimize.py $(ARGS)
-	$(BIN)/python backtest.py 'backtest.policies=[stockcast,classic,seasonal_naive_ss,oracle,true_distribution]' $(ARGS)
+	$(BIN)/python backtest.py $(ARGS)
 
 ## replay the champion's decisions against actual demand (after make run)
 backtest: install
 	$(BIN)/python backtest.py $(ARGS)
 
 ## the test suite (what CI runs)
+## (-n 2: one pytest worker per core, tests of one file stay on one worker and share its fixtures)
 test: install-dev
-	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile $(PYTEST_ARGS)
 
 lint: install-dev
-	$(BIN)/ruff check src tests benchmarks train.py evaluate.py optimize.py
+	$(BIN)/ruff check src tests benchmarks *.py
 
 clean:
 	rm -rf outputs multirun

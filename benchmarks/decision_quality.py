@@ -15,7 +15,7 @@ hindsight), and prints at each planner target (0.90, 0.95, 0.98 fill and classic
 
 The model is a registered version (``--model``: a version number, ``models:/name/3``, a run
 id; default the latest ``stockcast-tft``), so the benchmark can be re-run with any recipe;
-``--train`` trains one first with the current best recipe (EncoderNormalizer; about 10 min on
+``--train`` trains one first with the default recipe (EncoderNormalizer; about 10 min on
 2 shared cores) and uses it. ``--lead-time`` adds stockcast variants with other
 protection-period constructions (``independent summed copula direct``) and ``--fill-mode``
 the fill-rate-target policy (Sobel levels, network allocation) on the model's quantiles.
@@ -39,9 +39,6 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-
-ENCODER = ["data.dataset.target_normalizer._target_=pytorch_forecasting.data.EncoderNormalizer",
-           "~data.dataset.target_normalizer.groups"]
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -70,7 +67,7 @@ def main(argv=None) -> int:
     t_start = time.perf_counter()
     model = args.model
     if args.train:
-        cfg = compose_task("train", ["data=synthetic_year", *ENCODER,
+        cfg = compose_task("train", ["data=synthetic_year",
                                      "permutation_importance.enabled=false",
                                      "trainer.enable_progress_bar=false",
                                      f"model_name={args.model_name}",
