@@ -63,7 +63,9 @@ def main(argv=None) -> int:
 
     from stockcast.config import compose_task
     from stockcast.tasks import run_task
+    from stockcast.tracking.console import quiet_third_party
 
+    quiet_third_party()  # the figures, not Lightning's banners
     t_start = time.perf_counter()
     model = args.model
     if args.train:

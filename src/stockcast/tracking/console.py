@@ -29,6 +29,8 @@ NOISE_WARNINGS = (
     (r".*`resume_download` is deprecated.*", FutureWarning),
     # MLflow registers its local-file dataset source twice, then warns that a path is ambiguous
     (r"The specified dataset source can be interpreted in multiple ways.*", UserWarning),
+    # pytorch-forecasting scales covariates with scalers fitted on a DataFrame, then passes arrays
+    (r"X does not have valid feature names, but \w+ was fitted with feature names", UserWarning),
 )
 
 #: Loggers whose INFO lines are banners or tips, not information about the run.
