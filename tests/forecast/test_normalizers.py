@@ -1,8 +1,10 @@
-"""stockcast.forecast.normalizers: GroupNormalizer's answers, from a dict."""
+"""stockcast.forecast.normalizers: GroupNormalizer's answers from a dict; target-scale scaling
+without scikit-learn's per-call checks."""
 
 from __future__ import annotations
 
 import pickle
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -12,11 +14,12 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from pytorch_forecasting import TimeSeriesDataSet
 from pytorch_forecasting.data import EncoderNormalizer, GroupNormalizer
+from sklearn.preprocessing import StandardScaler
 
 from stockcast import PROJECT_ROOT
 from stockcast.data.panel import load_panel
 from stockcast.forecast.dataset import TimeSplit, dataset_kwargs, training_dataset
-from stockcast.forecast.normalizers import IndexedGroupNormalizer, indexed
+from stockcast.forecast.normalizers import ArrayStandardScaler, IndexedGroupNormalizer, indexed
 
 
 @pytest.fixture(scope="module")
@@ -94,3 +97,33 @@ def test_training_samples_are_the_same_as_with_the_plain_normalizer(tmp_path):
         for key in x_plain:
             np.testing.assert_array_equal(np.asarray(x_fast[key]), np.asarray(x_plain[key]), err_msg=key)
         np.testing.assert_array_equal(y_fast[0].numpy(), y_plain[0].numpy())
+
+
+def test_encoder_normalized_samples_equal_sklearns_scaling_without_its_warning(tmp_path):
+    """Default EncoderNormalizer: every sample standardises its own target scale; the fast
+    scaler gives scikit-learn's numbers and no per-sample feature-name warning."""
+    cfg = OmegaConf.load(PROJECT_ROOT / "conf" / "data" / "synthetic.yaml")
+    overrides = [f"source.cache_dir={tmp_path}", "source.generator.n_items=3",
+                 "source.generator.n_stores=2", "source.generator.n_dcs=1",
+                 "source.generator.periods=60"]
+    spec = instantiate(OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides)))
+    panel = load_panel(spec)
+    split = TimeSplit.from_panel(panel, spec)
+    fast = training_dataset(panel, spec, split)
+    assert isinstance(fast.target_normalizer, EncoderNormalizer)
+    assert type(fast.get_transformer("demand_center")) is ArrayStandardScaler
+    kwargs = dataset_kwargs(spec)
+    kwargs["scalers"] = {name: StandardScaler() for name in kwargs["scalers"]}
+    plain = TimeSeriesDataSet(panel[panel["time_idx"] <= split.train_end], **kwargs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning while loading a sample fails the test
+        for i in range(0, len(fast), 53):
+            x_fast, _ = fast[i]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                x_plain, _ = plain[i]
+            for key in x_plain:
+                np.testing.assert_allclose(np.asarray(x_fast[key]), np.asarray(x_plain[key]),
+                                           rtol=1e-6, err_msg=key)
+    scaler = ArrayStandardScaler().fit(pd.DataFrame({"v": [1.0, 3.0, 5.0]}))
+    np.testing.assert_allclose(scaler.transform(np.array([[3.0], [5.0]])).ravel(), [0.0, 1.224745], rtol=1e-6)

@@ -16,7 +16,7 @@ from pytorch_forecasting import TimeSeriesDataSet
 from stockcast.data.objects import build
 from stockcast.data.spec import DatasetSpec
 from stockcast.errors import DataValidationError, Issue
-from stockcast.forecast.normalizers import indexed
+from stockcast.forecast.normalizers import indexed, target_scale_scalers
 from stockcast.schema import GROUP_IDS, TIME_IDX
 
 
@@ -65,11 +65,14 @@ def dataset_kwargs(spec: DatasetSpec) -> dict[str, Any]:
     ``spec.dataset`` adds to them; entries with a ``_target_`` (the target normalizer) are
     built by :func:`stockcast.data.objects.build`, a ``GroupNormalizer`` then taken as its
     :class:`~stockcast.forecast.normalizers.IndexedGroupNormalizer` (same results, faster
-    data loading).
+    data loading); the target-scale inputs are standardised by
+    :class:`~stockcast.forecast.normalizers.ArrayStandardScaler`.
     """
     extra = build(spec.dataset, f"data config '{spec.name}': dataset") if spec.dataset else {}
     if "target_normalizer" in extra:  # same normalizer, per-sample lookups from a dict
         extra["target_normalizer"] = indexed(extra["target_normalizer"])
+    if extra.get("add_target_scales"):  # same scaling of the target scales, without sklearn's checks
+        extra["scalers"] = {**target_scale_scalers("demand"), **(extra.get("scalers") or {})}
     return dict(
         time_idx=TIME_IDX,
         target="demand",
