@@ -58,6 +58,21 @@ def test_unreachable_target_is_reported_with_what_was_reached():
     assert "lowest fill rate reached 0.5000" in low["status"]
 
 
+def test_an_extension_the_plan_cannot_solve_ends_the_search_with_the_reason():
+    from stockcast.errors import InfeasibleProblemError
+
+    def run(k):  # plans up to knob 0.97; beyond it the solver gives up
+        if k > 0.97:
+            raise InfeasibleProblemError("network plan is unbounded")
+        return {"fill_rate": 0.8 * k, "avg_inventory": 100 * k}
+
+    pts = {k: run(k) for k in (0.5, 0.9)}
+    res = match_target(pts, 0.95, run, expand=5, refine=2, values=("avg_inventory",))
+    assert not res["reached"] and np.isnan(res["avg_inventory"])
+    assert res["status"].startswith("unreachable: highest fill rate reached 0.7200")
+    assert "beyond knob 0.9 the plan could not be solved (network plan is unbounded)" in res["status"]
+
+
 def test_matched_table_compares_with_classic_and_the_bounds():
     rows = [{"policy": p, "target": "classic", "reached": True, "avg_inventory": inv,
              "total_cost": cost, "controllable_cost": op}

@@ -24,7 +24,7 @@ class NotDPPError(StockcastError, TypeError):
 def require_dpp(problem: cp.Problem, what: str = "problem") -> None:
     """Check that ``problem`` follows the DPP rules, so its compilation can be reused.
 
-    A problem built with ``cp.Parameter``\ s is compiled once only when it is DPP (every
+    A problem built with ``cp.Parameter`` objects is compiled once only when it is DPP (every
     parameter enters affinely, never multiplied by another parameter-dependent term);
     otherwise CVXPY silently re-canonicalizes it at each solve, which at network scale
     costs more than the solve itself.

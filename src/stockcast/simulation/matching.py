@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from stockcast.errors import InfeasibleProblemError
 from stockcast.simulation.world import Window
 
 #: The policies whose gaps every policy is reported against (when they run).
@@ -99,6 +100,7 @@ def match_target(points: dict[float, dict], target: float,
 
     n_expand, n_refine = expand, refine
     saturated = False
+    failed = ""  # why an extension run could not be planned (the knob's last usable value)
     while True:
         br = _bracket(points, target)
         fills = {k: points[k]["fill_rate"] for k in points}
@@ -109,7 +111,7 @@ def match_target(points: dict[float, dict], target: float,
                 best = max(fills.values()) if up else min(fills.values())
                 where = "highest" if up else "lowest"
                 edge = max(fills, key=fills.get) if up else min(fills, key=fills.get)
-                why = ("" if run_knob is None else
+                why = ("" if run_knob is None else failed if failed else
                        " after extending the knob until the fill rate stopped moving"
                        if n_expand <= 0 and saturated else
                        f" ({expand} extension runs; raise backtest.tuning.expand)")
@@ -127,7 +129,14 @@ def match_target(points: dict[float, dict], target: float,
             if k in points:  # the knob saturated at its cap
                 n_expand, saturated = 0, True
                 continue
-            add(k)
+            try:
+                add(k)
+            except InfeasibleProblemError as err:
+                # an extreme knob (e.g. a forecast shifted far into its tail) the plan cannot
+                # be solved at: the extension stops at the last knob that planned
+                n_expand, saturated = 0, True
+                failed = f"; beyond knob {edge:.6g} the plan could not be solved ({err})"
+                continue
             n_expand -= 1
             if abs(points[k]["fill_rate"] - points[edge]["fill_rate"]) < tolerance / 4:
                 n_expand, saturated = 0, True  # the fill rate no longer moves with the knob
