@@ -186,6 +186,42 @@ class BlockPlanner:
         """Closed-form cash spend at each budget price."""
         return self.prep.closed_form_spend(np.asarray(prices, dtype=float))
 
+    def pooled_spend_curve(self, prices: np.ndarray) -> np.ndarray:
+        """Spend at each budget price of the closed form pooled per item: each item-location
+        wants its closed-form position; what the item's DCs hold and its item-locations hold
+        above their positions (where a lane leaves them) is moved at the lanes' mean transfer
+        cost, the rest is bought at the item-locations' cash costs."""
+        prep, net = self.prep, self.prep.net
+        nodes, dem = net.nodes, net.demand_nodes
+        n_items = len(net.items)
+        item = nodes["item"].to_numpy()
+        on_hand = nodes["on_hand"].to_numpy(float)
+        stock = on_hand + nodes["in_transit"].to_numpy(float)
+        movable = np.zeros(net.n_nodes, bool)
+        movable[net.lanes["from_node"].to_numpy()] = True
+        is_dem = np.zeros(net.n_nodes, bool)
+        is_dem[dem] = True
+        dc_stock = np.bincount(item, weights=np.where(~is_dem & movable, on_hand, 0.0),
+                               minlength=n_items)
+        cash = prep._budget_terms()["cash_cost"]
+        move_cost = float(net.lanes["transfer_cost"].mean()) if len(net.lanes) else 0.0
+        if not self.cfg.budget_includes_transfers:
+            move_cost = 0.0
+        out = []
+        for lam in np.asarray(prices, dtype=float):
+            y = prep.closed_form_positions(float(lam))
+            need = np.maximum(y - stock[dem], 0.0)
+            spare = np.where(movable[dem], np.minimum(np.maximum(stock[dem] - y, 0.0),
+                                                      on_hand[dem]), 0.0)
+            want = np.bincount(item[dem], weights=need, minlength=n_items)
+            avail = dc_stock + np.bincount(item[dem], weights=spare, minlength=n_items)
+            moved = np.minimum(want, avail)
+            cash_need = np.bincount(item[dem], weights=cash * need, minlength=n_items)
+            bought = np.where(want > 0, cash_need * (want - moved) / np.maximum(want, 1e-300),
+                              0.0)
+            out.append(float(bought.sum() + move_cost * moved.sum()))
+        return np.array(out)
+
     def storage_request(self, lam: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(committed, held, wanted)`` stock per location: what no lane can move, what is
         there now, and the closed-form positions at budget price ``lam``."""
@@ -199,11 +235,12 @@ class BlockPlanner:
         return self._committed, held, np.maximum(wanted, held)
 
     def solve(self, lam: float | None, budget: float | None, loc_cap: np.ndarray,
-              price: float = 0.0) -> BlockOutcome:
+              price: float = 0.0, record: bool = True) -> BlockOutcome:
         """Solve under a budget share (``None``: none) and storage shares, with ``price``
         per unit of spend added to the costs. Cut levels are fixed at the first call (with
         a bracket at the closed-form ratio under ``lam``). The reported objective is the
-        expected cost without the price term."""
+        expected cost without the price term. ``record=False``: a probe, not kept as a
+        round (:meth:`select` indexes the recorded solves)."""
         if self.levels is None:
             self.levels = self.prep.levels(lam)
         if budget is None and self.prep.flags.budget:
@@ -218,8 +255,9 @@ class BlockPlanner:
         if not self.cfg.keep_block_problems:
             self.problems.clear()
             solved = replace(solved, problem=None)
-        self.history.append(solved)
-        self.solved = solved
+        if record:
+            self.history.append(solved)
+            self.solved = solved
         loc_use = np.bincount(net.nodes["loc"].to_numpy(), weights=sol.position,
                               minlength=len(net.locations))
         dual = sol.duals.get("location_capacity")
@@ -334,33 +372,16 @@ def rebalance_storage(shares: np.ndarray, use: np.ndarray, duals: np.ndarray,
     return np.minimum(out, capacity[None, :])
 
 
-def _block_spend(pts: list[tuple[float, float]], lam: float) -> float:
-    """A block's spend at ``lam``, linear through its observed points (non-increasing)."""
-    pts = sorted(pts)
-    x = np.array([p[0] for p in pts])
-    y = np.minimum.accumulate(np.array([p[1] for p in pts]))
-    if len(x) == 1 or np.ptp(x) <= 0:
-        return float(y[0])
-    if lam <= x[0]:
-        slope = min((y[1] - y[0]) / max(x[1] - x[0], 1e-300), 0.0)
-        return float(y[0] + slope * (lam - x[0]))
-    if lam >= x[-1]:
-        slope = min((y[-1] - y[-2]) / max(x[-1] - x[-2], 1e-300), 0.0)
-        return float(max(y[-1] + slope * (lam - x[-1]), 0.0))
-    return float(np.interp(lam, x, y))
-
-
-def _price_from_points(points: list[list[tuple[float, float]]], aim: float,
-                       top: float) -> float:
-    """The price at which the blocks' modelled spends add up to ``aim`` (bisection)."""
-    lo, hi = 0.0, top
-    for _ in range(80):
-        mid = 0.5 * (lo + hi)
-        if sum(_block_spend(p, mid) for p in points) > aim:
-            lo = mid
-        else:
-            hi = mid
-    return hi
+def regive_budget(shares: np.ndarray, spend: np.ndarray, duals: np.ndarray) -> np.ndarray:
+    """Budget shares with what slack blocks (dual ~0) left unused moved to the blocks whose
+    budget rows bind, in proportion to share x dual (the total stays the same)."""
+    slack = duals <= 1e-9 * max(float(np.max(duals, initial=0.0)), 1e-12)
+    spare = float(np.sum(np.maximum(shares - spend, 0.0)[slack]))
+    weight = np.where(slack, 0.0, np.maximum(shares, 0.0) * np.maximum(duals, 0.0))
+    if spare <= 0 or weight.sum() <= 0:
+        return shares
+    out = np.where(slack, np.minimum(shares, spend), shares)
+    return out + spare * weight / weight.sum()
 
 
 def _gather(futures: list) -> list:
@@ -421,7 +442,8 @@ def _coordinate(forecast: pd.DataFrame, tables: SupplyTables, cfg: PlanConfig,
                                      workers=[workers[k % len(workers)]], pure=False))
     actors = [f.result() for f in futures]
     t_prepared = time.perf_counter()
-    coord = _Coordinator(actors, cfg, tables.locations["capacity"].to_numpy(float))
+    coord = _Coordinator(actors, cfg, tables.locations["capacity"].to_numpy(float),
+                         n_pilot=len(workers))
     coord.run()
     t_solved = time.perf_counter()
 
@@ -451,8 +473,11 @@ def _coordinate(forecast: pd.DataFrame, tables: SupplyTables, cfg: PlanConfig,
 class _Coordinator:
     """The rounds of a decomposed plan (module docstring)."""
 
-    def __init__(self, actors: list, cfg: PlanConfig, capacity: np.ndarray) -> None:
+    def __init__(self, actors: list, cfg: PlanConfig, capacity: np.ndarray,
+                 n_pilot: int = 1) -> None:
         self.actors, self.cfg, self.capacity = actors, cfg, capacity
+        self.n_pilot = n_pilot
+        self.pilot: dict[str, float] | None = None
         self.log: list[dict[str, Any]] = []
         self.evals: list[dict[str, Any]] = []  # one per round: price, spend, objective
         self.outcomes: list[BlockOutcome] = []
@@ -486,8 +511,11 @@ class _Coordinator:
         if cfg.budget is not None:
             top = max(_gather([a.max_budget_price() for a in actors]))
             prices = np.concatenate([[0.0], np.geomspace(top * 1e-6, top, 160)])
+            # the closed form's budget price places the blocks' cut levels (as in one LP);
+            # the closed form pooled per item (it moves surplus) models their spend
             curves = np.array(_gather([a.spend_curve(prices) for a in actors]))
             self.lam0, _ = budget_shares(curves, prices, float(cfg.budget))
+            curves = np.array(_gather([a.pooled_spend_curve(prices) for a in actors]))
         # storage by the unconstrained closed-form positions (the most any price asks for)
         requests = _gather([a.storage_request(None) for a in actors])
         committed, held, wanted = (np.array([r[i] for r in requests]) for i in range(3))
@@ -524,55 +552,111 @@ class _Coordinator:
         cfg = self.cfg
         budget = float(cfg.budget)
         low = budget * (1.0 - cfg.coordination_tol)
-        _, shares = budget_shares(curves, prices, budget)
-        # round 0: closed-form shares, each block under its own budget row (feasible); its
-        # LP dual is the price at which the block would spend its share
-        first = self._round(0.0, list(shares), storage)
-        first["shares"] = shares
-        duals = np.array([np.nan if o.budget_dual is None else o.budget_dual
-                          for o in first["outcomes"]])
-        ok = bool(np.isfinite(duals).all())
-        self.log[-1]["budget_dual_min"] = float(np.nanmin(duals)) if ok else None
-        self.log[-1]["budget_dual_max"] = float(np.nanmax(duals)) if ok else None
-        mip = any(o.mip for o in first["outcomes"])
-        spread = ((np.max(duals) - np.min(duals)) / max(float(np.median(duals)), 1e-12)
-                  if ok else 0.0)
-        if mip or not ok or spread <= cfg.coordination_tol:
-            self.price = float(np.median(duals)) if ok else None
+        if cfg.coordination_rounds == 1:
+            # one round: shares from the pooled closed form, each block under its own
+            # budget row (feasible)
+            _, shares = budget_shares(curves, prices, budget)
+            ev = self._round(0.0, list(shares), storage)
+            ev["shares"] = shares
+            self._log_duals(ev)
+            self.price = self._dual_median(ev)
             self._select(0, shares)
             return
-        # each block's observed (price, spend) points: its response to the budget price
-        points = [[(max(float(d), 0.0), float(o.spend))] for d, o in
-                  zip(duals, first["outcomes"], strict=True)]
-        # price-directive rounds: every block prices spend at the same lam (no budget row)
-        price = float(np.average(duals, weights=np.maximum(shares, 1e-12)))
-        aim = budget * (1.0 - 0.5 * cfg.coordination_tol)
-        for _ in range(max(1, cfg.coordination_rounds - 2)):
-            ev = self._round(price, None, storage)
-            for k, o in enumerate(ev["outcomes"]):
-                points[k].append((price, float(o.spend)))
-            storage = self._storage_step(ev, storage)
-            if low <= ev["spend"] <= budget and storage is ev["storage"]:
-                break
-            price = _price_from_points(points, aim, float(np.max(duals)) * 4.0 + 1e-9)
-        bounds = [e["lagrangian"] for e in self.evals if "lagrangian" in e]
-        self.bound = max(bounds) if bounds else None
-        priced = [e for e in self.evals if e["round"] > 0]
-        good = [e for e in priced if low <= e["spend"] <= budget * (1 + 1e-6)]
-        if good:
-            best = min(good, key=lambda e: e["objective"])
-            self.price = best["price"]
-            self._select(best["round"], self._fill(best, budget))
+        # round 1: every block prices spend at the calibrated budget price, no budget row
+        # (the Lagrangian relaxation: a lower bound, and each block's spend at that price)
+        price = self._calibrated_price(storage, curves, prices, budget)
+        priced = self._round(price, None, storage)
+        points = [[(price, float(s))] for s in priced["block_spend"]]
+        storage = self._storage_step(priced, storage)
+        self.bound = priced.get("lagrangian")
+        if low <= priced["spend"] <= budget * (1 + 1e-6) and storage is priced["storage"]:
+            self.price = price
+            self._select(priced["round"], self._fill(priced, budget))
             return
-        # primal recovery: the priced round nearest the budget, its block spends scaled to
-        # the budget as each block's own budget row (feasible by construction)
-        near = min(priced, key=lambda e: abs(e["spend"] - budget))
-        shares = self._fill(near, budget)
-        ev = self._round(0.0, list(shares), near["storage"])
-        ev["shares"] = shares
-        best = min((e for e in (first, ev)), key=lambda e: e["objective"])
-        self.price = near["price"]
+        # round 2 (recovery): each block's spend at that price, scaled to the budget, as its
+        # own budget row (feasible by construction)
+        feasible = []
+        shares = self._fill(priced, budget)
+        while True:
+            ev = self._round(0.0, list(shares), storage)
+            ev["shares"] = shares
+            self._log_duals(ev)
+            feasible.append(ev)
+            storage = self._storage_step(ev, storage)
+            if len(self.evals) >= cfg.coordination_rounds or ev["spend"] >= low:
+                break
+            # a further round: blocks whose budget row is slack give back what they left
+            # unused, to the blocks whose rows bind, in proportion to share x dual
+            shares = regive_budget(shares, ev["block_spend"],
+                                   np.array([o.budget_dual or 0.0 for o in ev["outcomes"]]))
+        best = min(feasible, key=lambda e: e["objective"])
+        self.price = price
         self._select(best["round"], best["shares"])
+
+    def _calibrated_price(self, storage: np.ndarray, curves: np.ndarray, prices: np.ndarray,
+                          budget: float, probes: int = 3) -> float:
+        """The budget price at which the blocks' LP spend should add up to (just under) the
+        budget, found by probing one block per worker (the probes are not rounds).
+
+        The pooled closed-form curves give the first price; a probe's LP spend, scaled up
+        by the curves' ratio of all blocks to the probed ones, estimates the total; the next
+        price rescales the curves to that estimate (one point) or interpolates the
+        estimates log-linearly (two points or more)."""
+        aim = budget * (1.0 - 0.5 * self.cfg.coordination_tol)
+        lam, _ = budget_shares(curves, prices, aim)
+        if lam <= 0:
+            return 0.0
+        pilot = list(range(min(self.n_pilot, len(self.actors))))
+        total = np.minimum.accumulate(curves.sum(axis=0))
+        seen: list[tuple[float, float]] = []
+        for _ in range(probes):
+            outcomes = _gather([self.actors[k].solve(self.lam0, None, storage[k], lam, False)
+                                for k in pilot])
+            lp = float(sum(o.spend for o in outcomes))
+            model = float(sum(_interp(curves[k], prices, lam) for k in pilot))
+            est = lp * _interp(total, prices, lam) / model if model > 0 else lp
+            seen.append((lam, est))
+            if abs(est - aim) <= 0.5 * self.cfg.coordination_tol * budget or est <= 0:
+                break
+            below = [p for p in seen if p[1] < aim]
+            above = [p for p in seen if p[1] > aim]
+            if below and above:
+                (l0, s0), (l1, s1) = max(above), min(below)  # nearest on each side
+            elif len(seen) >= 2:
+                (l0, s0), (l1, s1) = sorted(seen, key=lambda p: abs(p[1] - aim))[:2]
+            else:
+                lam = _price_for(total * est / max(_interp(total, prices, lam), 1e-300),
+                                 prices, aim)
+                continue
+            if l0 <= 0 or l1 <= 0 or s0 <= 0 or s1 <= 0 or l0 == l1 or s0 == s1:
+                break
+            slope = (np.log(s1) - np.log(s0)) / (np.log(l1) - np.log(l0))
+            lam = float(np.exp(np.log(l0) + (np.log(aim) - np.log(s0)) / slope))
+            lo, hi = min(l0, l1), max(l0, l1)
+            if below and above:
+                lam = float(np.clip(lam, lo, hi))
+        self.pilot = {"probes": seen}
+        return float(lam)
+
+    def _log_duals(self, ev: dict) -> None:
+        duals = np.array([np.nan if o.budget_dual is None else o.budget_dual
+                          for o in ev["outcomes"]])
+        ok = bool(np.isfinite(duals).all())
+        self.log[ev["round"]]["budget_dual_min"] = float(np.min(duals)) if ok else None
+        self.log[ev["round"]]["budget_dual_max"] = float(np.max(duals)) if ok else None
+
+    def _dual_median(self, ev: dict) -> float | None:
+        duals = [o.budget_dual for o in ev["outcomes"]]
+        return None if any(d is None for d in duals) else float(np.median(duals))
+
+    def _settled(self, ev: dict) -> bool:
+        """The blocks' budget duals agree within ``coordination_tol`` (or cannot be had)."""
+        duals = [o.budget_dual for o in ev["outcomes"]]
+        if any(o.mip for o in ev["outcomes"]) or any(d is None for d in duals):
+            return True
+        duals = np.asarray(duals, dtype=float)
+        spread = (np.max(duals) - np.min(duals)) / max(float(np.median(duals)), 1e-12)
+        return bool(spread <= self.cfg.coordination_tol)
 
     def _fill(self, ev: dict, budget: float) -> np.ndarray:
         """Block budgets: each round's spend, scaled to the budget (up or down)."""
