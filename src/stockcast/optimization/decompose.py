@@ -54,8 +54,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from stockcast.data.supply import SupplyTables, validate_supply
+from stockcast.optimization.cuts import budget_ratio
 from stockcast.optimization.distribution import EmpiricalDemand, forecast_array
 from stockcast.optimization.network import DisruptionSpec
 from stockcast.optimization.planning import (
@@ -159,7 +161,8 @@ class BlockPlanner:
                  price_forecasts: Any = None) -> None:
         self.cfg = replace(config, disruptions=())
         self.prep: PreparedPlan = prepare(forecast, supply, self.cfg, price_forecasts)
-        self.problems = ProblemCache(2)
+        self.problems = ProblemCache(4)
+        self._storage_rows = False
         self.levels: np.ndarray | None = None
         self.solved: Solved | None = None
         self.history: list[Solved] = []
@@ -203,24 +206,27 @@ class BlockPlanner:
         is_dem[dem] = True
         dc_stock = np.bincount(item, weights=np.where(~is_dem & movable, on_hand, 0.0),
                                minlength=n_items)
-        cash = prep._budget_terms()["cash_cost"]
+        t = prep._budget_terms()
+        cash = t["cash_cost"]
         move_cost = float(net.lanes["transfer_cost"].mean()) if len(net.lanes) else 0.0
         if not self.cfg.budget_includes_transfers:
             move_cost = 0.0
-        out = []
-        for lam in np.asarray(prices, dtype=float):
-            y = prep.closed_form_positions(float(lam))
-            need = np.maximum(y - stock[dem], 0.0)
-            spare = np.where(movable[dem], np.minimum(np.maximum(stock[dem] - y, 0.0),
-                                                      on_hand[dem]), 0.0)
-            want = np.bincount(item[dem], weights=need, minlength=n_items)
-            avail = dc_stock + np.bincount(item[dem], weights=spare, minlength=n_items)
-            moved = np.minimum(want, avail)
-            cash_need = np.bincount(item[dem], weights=cash * need, minlength=n_items)
-            bought = np.where(want > 0, cash_need * (want - moved) / np.maximum(want, 1e-300),
-                              0.0)
-            out.append(float(bought.sum() + move_cost * moved.sum()))
-        return np.array(out)
+        lam = np.asarray(prices, dtype=float)[:, None]
+        ratio = budget_ratio(lam, t["under"], t["over"], t["ref_cost"], cash)  # (P, N)
+        d = prep.demand
+        idx = np.clip(np.ceil(ratio * d.n - 1e-9).astype(int) - 1, 0, d.n - 1)
+        y = np.where(ratio > 0, np.take_along_axis(d.samples, idx.T, axis=1).T, 0.0)
+        y = np.maximum(y, t["stock"])  # never below the stock (closed_form_positions)
+        s_dem, oh_dem, it_dem = stock[dem], on_hand[dem], item[dem]
+        need = np.maximum(y - s_dem, 0.0)
+        spare = np.where(movable[dem], np.minimum(np.maximum(s_dem - y, 0.0), oh_dem), 0.0)
+        onehot = sp.csc_matrix((np.ones(len(dem)), (np.arange(len(dem)), it_dem)),
+                               shape=(len(dem), n_items))
+        want, avail = (onehot.T @ need.T).T, dc_stock + (onehot.T @ spare.T).T
+        moved = np.minimum(want, avail)
+        cash_need = (onehot.T @ (need * cash).T).T
+        bought = np.where(want > 0, cash_need * (want - moved) / np.maximum(want, 1e-300), 0.0)
+        return bought.sum(axis=1) + move_cost * moved.sum(axis=1)
 
     def storage_request(self, lam: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(committed, held, wanted)`` stock per location: what no lane can move, what is
@@ -243,11 +249,22 @@ class BlockPlanner:
         round (:meth:`select` indexes the recorded solves)."""
         if self.levels is None:
             self.levels = self.prep.levels(lam)
-        if budget is None and self.prep.flags.budget:
-            budget = float("inf")  # no share: the price coordinates the budget
-        solved = self.prep.solve(self.problems, self.levels, budget, loc_cap, price)
+        prep, net = self.prep, self.prep.net
+        # a priced solve has no budget row; storage rows are added once they are needed
+        flags = replace(prep.flags, budget=prep.flags.budget and budget is not None,
+                        location_capacity=self._storage_rows)
+        solved = prep.solve(self.problems, self.levels, budget, loc_cap, price, flags)
+        if not self._storage_rows:
+            use = np.bincount(net.nodes["loc"].to_numpy(), weights=solved.solution.position,
+                              minlength=len(net.locations))
+            cap = net.locations["capacity"].to_numpy(float)
+            if loc_cap is not None:
+                cap = np.minimum(cap, np.asarray(loc_cap, dtype=float))
+            if np.any(use > cap * (1 + 1e-7) + 1e-6):
+                self._storage_rows = True
+                flags = replace(flags, location_capacity=True)
+                solved = prep.solve(self.problems, self.levels, budget, loc_cap, price, flags)
         sol = solved.solution
-        net = self.prep.net
         spend = float(net.arcs["cash_cost"].to_numpy() @ sol.order)
         if self.cfg.budget_includes_transfers:
             spend += float(net.lanes["transfer_cost"].to_numpy() @ sol.transfer)
@@ -261,6 +278,8 @@ class BlockPlanner:
         loc_use = np.bincount(net.nodes["loc"].to_numpy(), weights=sol.position,
                               minlength=len(net.locations))
         dual = sol.duals.get("location_capacity")
+        if not flags.location_capacity and not sol.stats.get("mip"):
+            dual = np.zeros(len(net.locations))  # no storage row binds (checked above)
         return BlockOutcome(float(sol.stats["objective"]), spend, sol.duals.get("budget"),
                             loc_use, None if dual is None else np.maximum(dual, 0.0),
                             float(sol.stats["solve_time_s"]), float(sol.stats["setup_time_s"]),
@@ -296,7 +315,9 @@ class BlockPlanner:
             if not hit.any():
                 out.append(None)
                 continue
-            if self.solved.problem is None:  # dropped to save memory: rebuild it
+            if self.solved.problem is None or self.solved.problem.flags != self.prep.flags:
+                # dropped to save memory, or a priced / storage-free solve: the re-plan has
+                # every row of the plan (its budget share, its storage shares)
                 self.solved = replace(self.solved, problem=self.problems.get(
                     self.prep.net, self.solved.levels, self.prep.flags))
             base = PlanResult(base_decisions, pd.DataFrame(), {}, {}, [], self.prep.pricing)

@@ -435,10 +435,11 @@ class PreparedPlan:
                           exact=cfg.cut_levels == "exact")
 
     def values(self, net: Network, levels: np.ndarray, budget: float | None,
-               loc_cap: np.ndarray | None = None, budget_price: float = 0.0) -> Values:
+               loc_cap: np.ndarray | None = None, budget_price: float = 0.0,
+               flags: Flags | None = None) -> Values:
         """Parameter values; ``budget_price`` adds that much per unit of spend to the costs
         (the budget's Lagrange multiplier, for price-directive decomposition)."""
-        cfg, flags = self.cfg, self.flags
+        cfg, flags = self.cfg, flags or self.flags
         z = float(special.ndtri(cfg.network_service_level)) if flags.safety_stock else None
         values = node_values(net, self.demand, levels, self.pricing.price, flags,
                              budget=budget, min_service_level=cfg.min_service_level,
@@ -454,14 +455,17 @@ class PreparedPlan:
         return values
 
     def solve(self, problems: ProblemCache, levels: np.ndarray, budget: float | None,
-              loc_cap: np.ndarray | None = None, budget_price: float = 0.0) -> Solved:
+              loc_cap: np.ndarray | None = None, budget_price: float = 0.0,
+              flags: Flags | None = None) -> Solved:
         """Solve under ``budget`` and storage ``loc_cap`` (default: the locations'), with
-        ``budget_price`` per unit of spend added to the costs (the objective includes it)."""
-        cfg = self.cfg
-        problem = problems.get(self.net, levels, self.flags)
+        ``budget_price`` per unit of spend added to the costs (the objective includes it).
+        ``flags`` replaces the plan's constraint set (a decomposed block's priced solves
+        leave the budget row out)."""
+        cfg, flags = self.cfg, flags or self.flags
+        problem = problems.get(self.net, levels, flags)
         options = cfg.mip_solver_options if problem.is_mip else cfg.solver_options
-        sol = solve_network(self.net, levels, self.flags,
-                            self.values(self.net, levels, budget, loc_cap, budget_price),
+        sol = solve_network(self.net, levels, flags,
+                            self.values(self.net, levels, budget, loc_cap, budget_price, flags),
                             solver=cfg.solver, mip_solver=cfg.mip_solver, options=options,
                             problem=problem)
         return Solved(problem, levels, budget, loc_cap, sol, options)
