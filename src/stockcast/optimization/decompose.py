@@ -583,36 +583,55 @@ class _Coordinator:
             self.price = self._dual_median(ev)
             self._select(0, shares)
             return
-        # round 1: every block prices spend at the calibrated budget price, no budget row
-        # (the Lagrangian relaxation: a lower bound, and each block's spend at that price)
+        # priced rounds: every block prices spend at one budget price, no budget row (the
+        # Lagrangian relaxation: a lower bound, and each block's spend at that price); the
+        # first price from probes, the next ones from the totals seen
+        aim = budget * (1.0 - 0.5 * cfg.coordination_tol)
         price = self._calibrated_price(storage, curves, prices, budget)
-        priced = self._round(price, None, storage)
-        points = [[(price, float(s))] for s in priced["block_spend"]]
-        storage = self._storage_step(priced, storage)
-        self.bound = priced.get("lagrangian")
-        if low <= priced["spend"] <= budget * (1 + 1e-6) and storage is priced["storage"]:
-            self.price = price
-            self._select(priced["round"], self._fill(priced, budget))
-            return
-        # round 2 (recovery): each block's spend at that price, scaled to the budget, as its
-        # own budget row (feasible by construction)
-        feasible = []
-        shares = self._fill(priced, budget)
-        while True:
-            ev = self._round(0.0, list(shares), storage)
-            ev["shares"] = shares
-            self._log_duals(ev)
-            feasible.append(ev)
+        priced: list[dict] = []
+        for _ in range(max(1, cfg.coordination_rounds - 1)):
+            ev = self._round(price, None, storage)
+            priced.append(ev)
             storage = self._storage_step(ev, storage)
-            if len(self.evals) >= cfg.coordination_rounds or ev["spend"] >= low:
+            self.bound = max(e["lagrangian"] for e in priced)
+            if low <= ev["spend"] <= budget * (1 + 1e-6) and storage is ev["storage"]:
+                self.price = price
+                self._select(ev["round"], self._fill(ev, budget))
+                return
+            if len(priced) >= cfg.coordination_rounds - 1:
                 break
-            # a further round: blocks whose budget row is slack give back what they left
-            # unused, to the blocks whose rows bind, in proportion to share x dual
-            shares = regive_budget(shares, ev["block_spend"],
-                                   np.array([o.budget_dual or 0.0 for o in ev["outcomes"]]))
-        best = min(feasible, key=lambda e: e["objective"])
-        self.price = price
-        self._select(best["round"], best["shares"])
+            price = self._next_price(priced, aim)
+        # recovery: the spends of the priced round nearest the budget, scaled to it, as each
+        # block's own budget row (feasible by construction)
+        near = min(priced, key=lambda e: abs(np.log(max(e["spend"], 1e-300) / budget)))
+        shares = self._fill(near, budget)
+        ev = self._round(0.0, list(shares), storage)
+        ev["shares"] = shares
+        self._log_duals(ev)
+        self.price = near["price"]
+        self._select(ev["round"], shares)
+
+    def _next_price(self, priced: list[dict], aim: float) -> float:
+        """The next budget price: log-linear between the nearest priced totals on each side
+        of ``aim``, else along the probes' log-log slope from the nearest one."""
+        pts = sorted((e["price"], e["spend"]) for e in priced if e["price"] > 0)
+        below = [p for p in pts if p[1] < aim]  # high prices
+        above = [p for p in pts if p[1] >= aim]
+        if below and above:
+            (l0, s0), (l1, s1) = max(above), min(below)
+            if s0 == s1:
+                return float(np.sqrt(l0 * l1))
+            w = (s0 - aim) / (s0 - s1)
+            return float(np.exp(np.log(l0) + w * (np.log(l1) - np.log(l0))))
+        lam, spend = min(pts, key=lambda p: abs(np.log(max(p[1], 1e-300) / aim)))
+        slope = -0.5
+        probes = sorted((self.pilot or {}).get("probes", []))
+        if len(probes) >= 2 and probes[0][0] > 0 and probes[-1][1] > 0 and probes[0][1] > 0:
+            (la, sa), (lb, sb) = probes[0], probes[-1]
+            if la != lb and sa != sb:
+                slope = (np.log(sb) - np.log(sa)) / (np.log(lb) - np.log(la))
+        slope = float(np.clip(slope, -3.0, -0.05))
+        return float(lam * (aim / max(spend, 1e-300)) ** (1.0 / slope))
 
     def _calibrated_price(self, storage: np.ndarray, curves: np.ndarray, prices: np.ndarray,
                           budget: float, probes: int = 3) -> float:
