@@ -143,9 +143,10 @@ class PlanConfig:
         workers: Dask worker processes when the plan starts its own ``LocalCluster``.
         block_size: Item-locations per block of a decomposed plan (whole items).
         decompose_min_item_locations: Size from which ``auto`` decomposes.
-        coordination_rounds: Most solve rounds of a decomposed plan.
-        coordination_tol: Relative spread of the blocks' budget duals at which the
-            coordination stops.
+        coordination_rounds: Most solve rounds of a decomposed plan (priced rounds, then
+            one recovery round; probes not counted).
+        coordination_tol: A priced round whose spend lies within this fraction below the
+            budget is kept as the plan (the probes aim at half of it below).
         keep_block_problems: Blocks keep their compiled problems between rounds (faster);
             ``False`` rebuilds them each round (a compiled problem takes more memory than
             the rest of its block: for the largest networks).
@@ -508,15 +509,23 @@ def prepare(
     supply: SupplyTables | Mapping[str, pd.DataFrame],
     config: PlanConfig | Mapping[str, Any] | None = None,
     price_forecasts: pd.DataFrame | Sequence[pd.DataFrame] | None = None,
+    *,
+    validated: bool = False,
 ) -> PreparedPlan:
     """Steps 1-4 of :func:`plan`: validate, build the network, demand and prices.
+
+    Args:
+        validated: ``supply`` is already the output of
+            :func:`~stockcast.data.supply.validate_supply` (or a slice of it by item: a
+            decomposed plan's block), so it is not validated again.
 
     Raises:
         DataValidationError: Bad forecast or supply tables.
     """
     t_start = time.perf_counter()
     cfg = PlanConfig.from_dict(config)
-    tables = validate_supply(supply)
+    tables = supply if validated and isinstance(supply, SupplyTables) else validate_supply(
+        supply)
     fa = forecast_array(forecast)
     net = build_network(fa.keys, tables, cfg.cost_model())
     dem_nodes = net.nodes.iloc[net.demand_nodes]

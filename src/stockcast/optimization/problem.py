@@ -27,8 +27,9 @@ The cut rows are constant; only their right-hand sides are parameters.
 **Constraints** (each one vectorized; parameters in right-hand sides only):
 position balance; cuts; transfers out of a node <= its on-hand + what its suppliers
 deliver (in-transit stock cannot be moved); supplier capacity per supplier x item;
-location capacity (sum of positions over items); optional budget on spend; optional
-minimum cycle service level per node (``y >= Q(alpha)``); optional network-wide safety
+location capacity (sum of positions over items; ``Flags.location_capacity=False``
+leaves it out, for a caller that checks storage after the solve); optional budget on
+spend; optional minimum cycle service level per node (``y >= Q(alpha)``); optional network-wide safety
 stock per item (``sum_nodes y >= sum mean + z sqrt(sum var)``, pooled over independent
 nodes); optional minimum order quantities (binary ``z``: ``moq z <= x <= cap z``, a MIP
 solved with HiGHS).
@@ -37,7 +38,8 @@ solved with HiGHS).
 levels, enabled constraints, cash costs, MOQs) with every number that changes between
 solves as a ``cp.Parameter``, and is checked to be DPP when built
 (:func:`~stockcast.optimization.solving.require_dpp`), so CVXPY compiles it once and a
-re-solve only refreshes parameter values. A :class:`ProblemCache` (owned by a
+re-solve only refreshes parameter values (solver settings: :data:`SOLVER_DEFAULTS`,
+overridden by ``options``). A :class:`ProblemCache` (owned by a
 :class:`~stockcast.optimization.plan.Planner`) keeps the compiled problems keyed by
 structure: new forecasts, prices, stock, capacities, budgets and supplier outages re-solve
 the same problem.
@@ -61,7 +63,6 @@ from stockcast.optimization.distribution import NODE_KEYS, EmpiricalDemand
 from stockcast.optimization.network import Network
 from stockcast.optimization.newsvendor import epigraph_matrices
 from stockcast.optimization.solving import SolverFailedError, require_dpp, run_solver
-
 
 #: Solver settings used unless ``solver_options`` set them: Clarabel's iterative refinement
 #: of each KKT solve costs about a quarter of its time on these LPs and changes the optimum
