@@ -96,7 +96,7 @@ def main() -> None:
     parser.add_argument("--single-max", type=int, default=10000,
                         help="largest size also planned as one LP")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--block-size", type=int, default=2000)
+    parser.add_argument("--block-size", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--scenarios", type=int, default=256)
     parser.add_argument("--dcs", type=int, default=3)

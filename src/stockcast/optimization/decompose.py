@@ -15,6 +15,8 @@ parameter values. A block's priced solves leave the budget row out, and its stor
 are added only once a solve without them would exceed its storage shares (exact: a
 solution that keeps within rows it was not given is optimal with them): without these
 rows that span items the block's problem separates by item and solves about 1.5x faster.
+Blocks of 5,000 item-locations (the default) planned 30,000 item-locations in 15 s of
+CPU against 19 s for blocks of 2,000 (fewer per-block builds and compilations).
 
 **Budget (price-directive, with a feasible primal recovery).**
 
@@ -87,6 +89,10 @@ from stockcast.optimization.problem import ProblemCache
 #: plan was 0.001 % / 0.06 % / 0.85 % above the single LP); farther off, another priced round
 #: comes first.
 RECOVERY_BAND = 0.06
+
+#: The probes stop once their estimate of the total spend is this close to the aim (the
+#: probed blocks are a sample: their estimate is good to several per cent).
+PROBE_TOL = 0.03
 
 #: ``PlanConfig.decompose`` values.
 DECOMPOSE_MODES = ("auto", "true", "false")
@@ -429,6 +435,36 @@ def rebalance_storage(shares: np.ndarray, use: np.ndarray, duals: np.ndarray,
     return np.minimum(out, capacity[None, :])
 
 
+def _log_slope(points: Sequence[tuple[float, float]]) -> float:
+    """``d log(spend) / d log(price)`` through the extreme points (-0.5 when unknown),
+    clipped to [-3, -0.05] (spend falls with the price)."""
+    pts = sorted(p for p in points if p[0] > 0 and p[1] > 0)
+    slope = -0.5
+    if len(pts) >= 2 and pts[0][0] != pts[-1][0] and pts[0][1] != pts[-1][1]:
+        (la, sa), (lb, sb) = pts[0], pts[-1]
+        slope = (np.log(sb) - np.log(sa)) / (np.log(lb) - np.log(la))
+    return float(np.clip(slope, -3.0, -0.05))
+
+
+def _log_step(points: Sequence[tuple[float, float]], aim: float,
+              slope: float | None = None) -> float:
+    """The price at which spend should meet ``aim``: log-linear between the nearest
+    (price, spend) points on each side of it, else along ``slope`` (default
+    :func:`_log_slope` of the points) from the point nearest to it."""
+    pts = sorted(p for p in points if p[0] > 0)
+    below = [p for p in pts if p[1] < aim]  # high prices
+    above = [p for p in pts if p[1] >= aim]
+    if below and above:
+        (l0, s0), (l1, s1) = max(above), min(below)
+        if s0 == s1:
+            return float(np.sqrt(l0 * l1))
+        w = (s0 - aim) / (s0 - s1)
+        return float(np.exp(np.log(l0) + w * (np.log(l1) - np.log(l0))))
+    lam, spend = min(pts, key=lambda p: abs(np.log(max(p[1], 1e-300) / aim)))
+    slope = _log_slope(pts) if slope is None else slope
+    return float(lam * (aim / max(spend, 1e-300)) ** (1.0 / slope))
+
+
 def _gather(futures: list) -> list:
     return [f.result() for f in futures]
 
@@ -638,36 +674,26 @@ class _Coordinator:
         self._select(ev["round"], shares)
 
     def _next_price(self, priced: list[dict], aim: float) -> float:
-        """The next budget price: log-linear between the nearest priced totals on each side
-        of ``aim``, else along the probes' log-log slope from the nearest one."""
-        pts = sorted((e["price"], e["spend"]) for e in priced if e["price"] > 0)
-        below = [p for p in pts if p[1] < aim]  # high prices
-        above = [p for p in pts if p[1] >= aim]
-        if below and above:
-            (l0, s0), (l1, s1) = max(above), min(below)
-            if s0 == s1:
-                return float(np.sqrt(l0 * l1))
-            w = (s0 - aim) / (s0 - s1)
-            return float(np.exp(np.log(l0) + w * (np.log(l1) - np.log(l0))))
-        lam, spend = min(pts, key=lambda p: abs(np.log(max(p[1], 1e-300) / aim)))
-        slope = -0.5
-        probes = sorted((self.pilot or {}).get("probes", []))
-        if len(probes) >= 2 and probes[0][0] > 0 and probes[-1][1] > 0 and probes[0][1] > 0:
-            (la, sa), (lb, sb) = probes[0], probes[-1]
-            if la != lb and sa != sb:
-                slope = (np.log(sb) - np.log(sa)) / (np.log(lb) - np.log(la))
-        slope = float(np.clip(slope, -3.0, -0.05))
-        return float(lam * (aim / max(spend, 1e-300)) ** (1.0 / slope))
+        """The next budget price from the priced rounds' totals (:func:`_log_step`), with
+        the probes' slope when one round is all there is."""
+        pts = [(e["price"], e["spend"]) for e in priced if e["price"] > 0]
+        probes = (self.pilot or {}).get("probes") or []
+        slope = _log_slope(probes) if len(pts) == 1 else None
+        lam = _log_step(pts, aim, slope)
+        near = min(pts, key=lambda p: abs(np.log(max(p[1], 1e-300) / aim)))[0]
+        return float(np.clip(lam, near / 10.0, near * 10.0))
 
     def _calibrated_price(self, storage: np.ndarray, curves: np.ndarray, prices: np.ndarray,
                           budget: float, probes: int = 3) -> float:
         """The budget price at which the blocks' LP spend should add up to (just under) the
-        budget, found by probing one block per worker (the probes are not rounds).
+        budget, found by probing a few blocks (the probes are not rounds).
 
-        The pooled closed-form curves give the first price; a probe's LP spend, scaled up
-        by the curves' ratio of all blocks to the probed ones, estimates the total; the next
-        price rescales the curves to that estimate (one point) or interpolates the
-        estimates log-linearly (two points or more)."""
+        The pooled closed-form curves give the first price; the probed blocks' LP spend,
+        scaled up by the curves' ratio of all blocks to the probed ones, estimates the
+        total; the next price rescales the curves to that estimate (one point), steps
+        log-linearly (slope from the points, at most -0.05, steps at most 10x) or
+        interpolates between estimates on both sides of the aim. Stops within
+        :data:`PROBE_TOL` of the aim."""
         aim = budget * (1.0 - 0.5 * self.cfg.coordination_tol)
         lam, _ = budget_shares(curves, prices, aim)
         if lam <= 0:
@@ -675,34 +701,27 @@ class _Coordinator:
         pilot = list(range(min(self.n_pilot, len(self.actors))))
         total = np.minimum.accumulate(curves.sum(axis=0))
         seen: list[tuple[float, float]] = []
-        for _ in range(probes):
+        for i in range(probes):
             outcomes = _gather([self.actors[k].solve(self.lam0, None, storage[k], lam, False)
                                 for k in pilot])
             lp = float(sum(o.spend for o in outcomes))
             model = float(sum(_interp(curves[k], prices, lam) for k in pilot))
             est = lp * _interp(total, prices, lam) / model if model > 0 else lp
             seen.append((lam, est))
-            if abs(est - aim) <= 0.5 * self.cfg.coordination_tol * budget or est <= 0:
+            if abs(est / aim - 1.0) <= PROBE_TOL or i == probes - 1:
                 break
-            below = [p for p in seen if p[1] < aim]
-            above = [p for p in seen if p[1] > aim]
-            if below and above:
-                (l0, s0), (l1, s1) = max(above), min(below)  # nearest on each side
-            elif len(seen) >= 2:
-                (l0, s0), (l1, s1) = sorted(seen, key=lambda p: abs(p[1] - aim))[:2]
-            else:
-                lam = _price_for(total * est / max(_interp(total, prices, lam), 1e-300),
+            if len(seen) == 1 and est > 0:
+                nxt = _price_for(total * est / max(_interp(total, prices, lam), 1e-300),
                                  prices, aim)
-                continue
-            if l0 <= 0 or l1 <= 0 or s0 <= 0 or s1 <= 0 or l0 == l1 or s0 == s1:
-                break
-            slope = (np.log(s1) - np.log(s0)) / (np.log(l1) - np.log(l0))
-            lam = float(np.exp(np.log(l0) + (np.log(aim) - np.log(s0)) / slope))
-            lo, hi = min(l0, l1), max(l0, l1)
-            if below and above:
-                lam = float(np.clip(lam, lo, hi))
+            else:
+                nxt = _log_step(seen, aim)
+            lam = float(np.clip(nxt, lam / 10.0, lam * 10.0))
         self.pilot = {"probes": seen}
-        return float(lam)
+        below = [p for p in seen if p[1] < aim]
+        above = [p for p in seen if p[1] >= aim]
+        if below and above:
+            return _log_step(seen, aim)
+        return min(seen, key=lambda p: abs(np.log(max(p[1], 1e-300) / aim)))[0]
 
     def _log_duals(self, ev: dict) -> None:
         duals = np.array([np.nan if o.budget_dual is None else o.budget_dual

@@ -183,7 +183,7 @@ class PlanConfig:
     disruptions: tuple[DisruptionSpec, ...] = ()
     decompose: bool | str = "auto"
     workers: int = 2
-    block_size: int = 2_000
+    block_size: int = 5_000
     decompose_min_item_locations: int = 50_000
     coordination_rounds: int = 3
     coordination_tol: float = 0.01
