@@ -6,17 +6,23 @@ horizon steps, 4 candidate prices) is planned with a binding budget
 
 * as ONE CVXPY problem (``decompose=false``), for sizes up to ``--single-max``;
 * decomposed by item (``decompose=true``) on a ``LocalCluster`` of ``--workers``
-  processes (one thread each), blocks of ``--block-size`` item-locations.
+  processes (one thread each), blocks of ``--block-size`` item-locations, at most
+  ``--rounds`` coordination rounds (probes of a few blocks first, then priced rounds and
+  one recovery round: ``stockcast.optimization.decompose``); ``--lean`` drops each
+  block's compiled problems between rounds (for 1M item-locations: they do not all fit in
+  memory).
 
 Cluster start (and the workers' first imports) is timed apart from the plan. Each run
 happens in a fresh subprocess, so its peak memory (the planning process plus,
 for the decomposed runs, the Dask workers' peak resident memory) is its own. Printed:
 wall time of the whole plan, solver time (summed over blocks and rounds), rounds, the
-objective and its gap to the single LP of the same size (same run), spend / budget.
+objective and its gap to the single LP of the same size (same run), the Lagrangian lower
+bound's gap (the a-posteriori quality where no single LP runs), spend / budget.
 
 Usage::
 
-    python benchmarks/plan_scale.py --sizes 1000 10000 100000 1000000 --workers 2
+    python benchmarks/plan_scale.py --sizes 10000 100000 --single-max 100000 --workers 2
+    python benchmarks/plan_scale.py --sizes 1000000 --single-max 0 --lean
 """
 
 from __future__ import annotations
@@ -81,6 +87,7 @@ def one(size: int, mode: str, args: argparse.Namespace) -> dict:
         "item_locations": size, "mode": mode,
         "workers": args.workers if mode == "decomposed" else 1,
         "blocks": st.get("n_blocks", 1), "rounds": st.get("n_rounds", 1),
+        "probes": len(st.get("probes") or []),
         "plan_s": wall, "cluster_start_s": cluster_s,
         "solve_s": st["solve_time_s"], "objective": st["objective"],
         "lagrangian_bound": st.get("lagrangian_bound"),
@@ -136,6 +143,9 @@ def main() -> None:
         table["gap_vs_single_%"] = 100 * (table["objective"] - ref) / ref.abs()
         t_ref = table["item_locations"].map(single["plan_s"]) if len(single) else np.nan
         table["plan_s/single"] = table["plan_s"] / t_ref
+    if "lagrangian_bound" in table:
+        bound = pd.to_numeric(table["lagrangian_bound"], errors="coerce")
+        table["gap_vs_bound_%"] = 100 * (table["objective"] - bound) / bound.abs()
     with pd.option_context("display.width", 250, "display.max_columns", 30,
                            "display.float_format", "{:.4g}".format):
         print(table.drop(columns=["lagrangian_bound"], errors="ignore").to_string(index=False))
