@@ -94,6 +94,9 @@ RECOVERY_BAND = 0.06
 #: probed blocks are a sample: their estimate is good to several per cent).
 PROBE_TOL = 0.03
 
+#: Items the probe blocks should hold together (the probes' sample).
+PROBE_ITEMS = 40
+
 #: ``PlanConfig.decompose`` values.
 DECOMPOSE_MODES = ("auto", "true", "false")
 
@@ -465,6 +468,15 @@ def _log_step(points: Sequence[tuple[float, float]], aim: float,
     return float(lam * (aim / max(spend, 1e-300)) ** (1.0 / slope))
 
 
+def _n_probes(blocks: Sequence[Sequence[str]], n_workers: int,
+              cover: int = PROBE_ITEMS) -> int:
+    """Probe blocks: one or two per worker, enough to hold about ``cover`` items, at most
+    half of the blocks (and at least one)."""
+    per_block = max(1.0, float(np.mean([len(b) for b in blocks])))
+    per_worker = int(np.clip(np.ceil(cover / (per_block * n_workers)), 1, 2))
+    return max(1, min(per_worker * n_workers, len(blocks) // 2))
+
+
 def _gather(futures: list) -> list:
     return [f.result() for f in futures]
 
@@ -524,7 +536,7 @@ def _coordinate(forecast: pd.DataFrame, tables: SupplyTables, cfg: PlanConfig,
     actors = [f.result() for f in futures]
     t_prepared = time.perf_counter()
     coord = _Coordinator(actors, cfg, tables.locations["capacity"].to_numpy(float),
-                         n_pilot=len(workers) * max(1, min(2, len(actors) // (2 * len(workers)))))
+                         n_pilot=_n_probes(blocks, len(workers)))
     coord.run()
     t_solved = time.perf_counter()
 
