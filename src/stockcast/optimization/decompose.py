@@ -667,7 +667,9 @@ class _Coordinator:
             priced.append(ev)
             storage = self._storage_step(ev, storage)
             self.bound = max(e["lagrangian"] for e in priced)
-            if low <= ev["spend"] <= budget * (1 + 1e-6) and storage is ev["storage"]:
+            fits = ev["spend"] <= budget * (1 + 1e-6)
+            if fits and (ev["spend"] >= low or price == 0) and storage is ev["storage"]:
+                # within the budget and using it (or free: the budget does not bind)
                 self.price = price
                 self._select(ev["round"], self._fill(ev, budget))
                 return
@@ -720,15 +722,22 @@ class _Coordinator:
             model = float(sum(_interp(curves[k], prices, lam) for k in pilot))
             est = lp * _interp(total, prices, lam) / model if model > 0 else lp
             seen.append((lam, est))
-            if abs(est / aim - 1.0) <= PROBE_TOL or i == probes - 1:
+            if abs(est / aim - 1.0) <= PROBE_TOL or i == probes - 1 or (lam == 0 and est <= aim):
                 break
+            if est < aim and not any(p[0] == 0 for p in seen):
+                lam = 0.0  # under the budget already: does it bind at all?
+                continue
             if len(seen) == 1 and est > 0:
                 nxt = _price_for(total * est / max(_interp(total, prices, lam), 1e-300),
                                  prices, aim)
             else:
                 nxt = _log_step(seen, aim)
-            lam = float(np.clip(nxt, lam / 10.0, lam * 10.0))
+            ref = min((p for p in seen if p[0] > 0),
+                      key=lambda p: abs(np.log(max(p[1], 1e-300) / aim)))[0]
+            lam = float(np.clip(nxt, ref / 10.0, ref * 10.0))
         self.pilot = {"probes": seen}
+        if any(p[0] == 0 and p[1] <= aim for p in seen):
+            return 0.0  # the budget does not bind on the probes: try the free plan
         below = [p for p in seen if p[1] < aim]
         above = [p for p in seen if p[1] >= aim]
         if below and above:
