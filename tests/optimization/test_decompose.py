@@ -156,3 +156,15 @@ def test_split_tables_and_lazy_storage_rows():
     assert out.objective > roomy.objective
     curve = block.pooled_spend_curve(np.array([0.0, 0.1, 1.0, 100.0]))
     assert np.all(np.diff(curve) <= 1e-9) and curve[-1] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_decomposed_plan_with_a_budget_that_does_not_bind(client):
+    fc, sup = network()
+    cfg = {**BASE, "budget": budget_of(fc, sup, 1.05), "decompose": False}
+    single = plan(fc, sup, cfg)
+    assert "budget" not in single.summary["binding_constraints"]
+    dec = Planner({**cfg, "decompose": True, "block_size": 16}, client=client).plan(fc, sup)
+    st = dec.stats
+    assert st["n_rounds"] == 1 and st["rounds"][0]["price"] == 0.0  # the free plan fits
+    assert st["objective"] == pytest.approx(single.stats["objective"], rel=1e-5)
+    assert st["lagrangian_bound"] == pytest.approx(st["objective"])

@@ -94,6 +94,10 @@ RECOVERY_BAND = 0.06
 #: probed blocks are a sample: their estimate is good to several per cent).
 PROBE_TOL = 0.03
 
+#: The first priced round is the free plan (price 0) when the probes estimate its spend at
+#: most this fraction above the budget (their estimate was 10 % high on a small network).
+FREE_TRY = 0.1
+
 #: Items the probe blocks should hold together (the probes' sample).
 PROBE_ITEMS = 40
 
@@ -571,7 +575,8 @@ class _Coordinator:
                  n_pilot: int = 1) -> None:
         self.actors, self.cfg, self.capacity = actors, cfg, capacity
         self.n_pilot = n_pilot
-        self.pilot: dict[str, float] | None = None
+        self.pilot: dict[str, Any] | None = None
+        self.lam_curve = 1e-12
         self.log: list[dict[str, Any]] = []
         self.evals: list[dict[str, Any]] = []  # one per round: price, spend, objective
         self.outcomes: list[BlockOutcome] = []
@@ -591,7 +596,7 @@ class _Coordinator:
               "objective": objective, "outcomes": outcomes, "block_spend": spend,
               "storage": storage, "budgets": budgets,
               "solve_time_s": float(sum(o.solve_time_s for o in outcomes))}
-        if self.cfg.budget is not None and price > 0 and budgets[0] is None:
+        if self.cfg.budget is not None and budgets[0] is None:
             # price-directive round: the Lagrangian dual value bounds the optimum from below
             ev["lagrangian"] = objective + price * (ev["spend"] - float(self.cfg.budget))
         self.evals.append(ev)
@@ -692,6 +697,8 @@ class _Coordinator:
         the probes' slope when one round is all there is."""
         pts = [(e["price"], e["spend"]) for e in priced if e["price"] > 0]
         probes = (self.pilot or {}).get("probes") or []
+        if not pts:  # only the free plan was priced (and it overspends): the probes' way
+            pts = [p for p in probes if p[0] > 0] or [(self.lam_curve, self.cfg.budget)]
         slope = _log_slope(probes) if len(pts) == 1 else None
         lam = _log_step(pts, aim, slope)
         near = min(pts, key=lambda p: abs(np.log(max(p[1], 1e-300) / aim)))[0]
@@ -710,6 +717,7 @@ class _Coordinator:
         :data:`PROBE_TOL` of the aim."""
         aim = budget * (1.0 - 0.5 * self.cfg.coordination_tol)
         lam, _ = budget_shares(curves, prices, aim)
+        self.lam_curve = max(float(lam), 1e-12)
         if lam <= 0:
             return 0.0
         pilot = list(range(min(self.n_pilot, len(self.actors))))
@@ -722,7 +730,8 @@ class _Coordinator:
             model = float(sum(_interp(curves[k], prices, lam) for k in pilot))
             est = lp * _interp(total, prices, lam) / model if model > 0 else lp
             seen.append((lam, est))
-            if abs(est / aim - 1.0) <= PROBE_TOL or i == probes - 1 or (lam == 0 and est <= aim):
+            if (abs(est / aim - 1.0) <= PROBE_TOL or i == probes - 1
+                    or (lam == 0 and est <= aim * (1.0 + FREE_TRY))):
                 break
             if est < aim and not any(p[0] == 0 for p in seen):
                 lam = 0.0  # under the budget already: does it bind at all?
@@ -736,8 +745,8 @@ class _Coordinator:
                       key=lambda p: abs(np.log(max(p[1], 1e-300) / aim)))[0]
             lam = float(np.clip(nxt, ref / 10.0, ref * 10.0))
         self.pilot = {"probes": seen}
-        if any(p[0] == 0 and p[1] <= aim for p in seen):
-            return 0.0  # the budget does not bind on the probes: try the free plan
+        if any(p[0] == 0 and p[1] <= aim * (1.0 + FREE_TRY) for p in seen):
+            return 0.0  # the budget may not bind (the probes are a sample): the free plan
         below = [p for p in seen if p[1] < aim]
         above = [p for p in seen if p[1] >= aim]
         if below and above:
