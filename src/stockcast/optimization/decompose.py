@@ -682,10 +682,20 @@ class _Coordinator:
                     or abs(ev["spend"] / budget - 1.0) <= RECOVERY_BAND):
                 break
             price = self._next_price(priced, aim)
-        # recovery: the spends of the priced round nearest the budget, scaled to it, as each
-        # block's own budget row (feasible by construction)
+        # recovery: each block's own budget row (feasible by construction): between the
+        # priced rounds nearest the budget on each side, each block's spends interpolated
+        # where the totals meet it; else the nearest round's spends scaled to it
         near = min(priced, key=lambda e: abs(np.log(max(e["spend"], 1e-300) / budget)))
-        shares = self._fill(near, budget)
+        under = [e for e in priced if e["spend"] < budget]
+        over = [e for e in priced if e["spend"] >= budget]
+        if under and over:
+            lo, hi = max(under, key=lambda e: e["spend"]), min(over, key=lambda e: e["spend"])
+            w = (budget - lo["spend"]) / max(hi["spend"] - lo["spend"], 1e-300)
+            shares = np.maximum((1 - w) * lo["block_spend"] + w * hi["block_spend"], 0.0)
+            shares = shares * budget / shares.sum() if shares.sum() > 0 else self._fill(
+                near, budget)
+        else:
+            shares = self._fill(near, budget)
         ev = self._round(0.0, list(shares), storage)
         ev["shares"] = shares
         self._log_duals(ev)
