@@ -33,14 +33,19 @@ CPU against 19 s for blocks of 2,000 (fewer per-block builds and compilations).
    and kept. One whose spend is within :data:`RECOVERY_BAND` of the budget goes to the
    recovery; else (rounds permitting) the next price steps log-linearly between the
    totals seen (or along the probes' slope).
-2. *Recovery*: the priced round nearest the budget gives each block its spend scaled to
-   the budget as its own budget row, which is feasible by construction.
+2. *Recovery*: each block gets its own budget row, feasible by construction: its spends
+   interpolated between the two priced rounds nearest the budget on either side (where
+   their totals meet it), else its spend in the priced round nearest the budget scaled to
+   it.
 
 ``coordination_rounds`` (default 3) bounds the rounds (the probes excluded): at most
 ``coordination_rounds - 1`` priced rounds, then the recovery; ``1`` is a single round of
 closed-form shares under budget rows. Measured on the synthetic networks of
 ``benchmarks/plan_scale.py``: 10,000 item-locations in 1-2 rounds, 0.001-0.02 % above the
-single LP; 30,000 in 3 rounds, 0.06 % above.
+single LP; 30,000 in 2-3 rounds, 0.01-0.06 % above; 100,000 in 3 rounds, 0.04 % above
+(budget not binding) and 0.63 % above where it binds (before the bracketing recovery;
+``docs/cluster.md``). The blocks' spend can barely move with the price over a wide range,
+which makes the price hard to aim.
 
 **Storage (resource-directive, approximate).** Each location's capacity is shared out
 as each block's current stock there (when the location can hold all of it; else what no
