@@ -7,12 +7,15 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from stockcast.data.supply import derive_supply
+from stockcast.data.supply import derive_supply, validate_supply
 from stockcast.optimization import Planner, plan
 from stockcast.optimization.decompose import (
+    BlockPlanner,
+    block_tables,
     decompose_mode,
     item_blocks,
     should_decompose,
+    split_tables,
     storage_shares,
 )
 from stockcast.optimization.plan import plan_with_disruptions
@@ -70,6 +73,7 @@ def test_decomposed_plan_equals_the_single_lp_under_a_binding_budget(client):
     assert spend <= cfg["budget"] * (1 + 1e-6)
     assert "budget" in dec.summary["binding_constraints"]
     assert st["lagrangian_bound"] <= single.stats["objective"] * (1 + 1e-5)
+    assert st["probes"] and st["probes"][0][0] > 0  # probed from the pooled closed form
     keys = ["item_id", "location_id"]
     assert set(map(tuple, dec.nodes[keys].to_numpy())) == set(
         map(tuple, single.nodes[keys].to_numpy()))
@@ -126,3 +130,41 @@ def test_blocks_modes_and_storage_shares():
     np.testing.assert_allclose(shares.sum(axis=0), [10.0, 4.0])
     assert (shares >= committed).all()
     np.testing.assert_allclose(shares[:, 0], [2 + 7 * 4 / 6, 1 + 7 * 2 / 6])
+
+
+def test_split_tables_and_lazy_storage_rows():
+    fc, sup = network(n_items=4, n_stores=5)
+    tables = validate_supply(sup)
+    blocks = item_blocks(fc, block_size=10)
+    parts = split_tables(fc, tables, None, blocks)
+    for items, (bfc, bsup, _) in zip(blocks, parts, strict=True):
+        one = block_tables(fc, tables, None, items)[0]
+        pd.testing.assert_frame_equal(bfc, one)
+        assert set(bfc["item_id"]) == set(items) == set(bsup.economics["item_id"])
+    cfg = PlanConfig.from_dict(BASE)
+    block = BlockPlanner(*parts[0][:2], cfg)
+    n_locs = len(tables.locations)
+    roomy = block.solve(None, None, np.full(n_locs, 1e9))
+    assert not block._storage_rows and not np.any(roomy.loc_dual)
+    _, held, _ = block.storage_request(None)
+    busy = int(np.argmax(roomy.loc_use - held))  # where the block stocks up most
+    tight = np.full(n_locs, 1e9)
+    tight[busy] = held[busy] + 0.5 * (roomy.loc_use[busy] - held[busy])
+    out = block.solve(None, None, tight)
+    assert block._storage_rows  # the check after the solve added the storage rows
+    assert out.loc_use[busy] <= tight[busy] * (1 + 1e-6) + 1e-6
+    assert out.objective > roomy.objective
+    curve = block.pooled_spend_curve(np.array([0.0, 0.1, 1.0, 100.0]))
+    assert np.all(np.diff(curve) <= 1e-9) and curve[-1] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_decomposed_plan_with_a_budget_that_does_not_bind(client):
+    fc, sup = network()
+    cfg = {**BASE, "budget": budget_of(fc, sup, 1.05), "decompose": False}
+    single = plan(fc, sup, cfg)
+    assert "budget" not in single.summary["binding_constraints"]
+    dec = Planner({**cfg, "decompose": True, "block_size": 16}, client=client).plan(fc, sup)
+    st = dec.stats
+    assert st["n_rounds"] == 1 and st["rounds"][0]["price"] == 0.0  # the free plan fits
+    assert st["objective"] == pytest.approx(single.stats["objective"], rel=1e-5)
+    assert st["lagrangian_bound"] == pytest.approx(st["objective"])

@@ -155,10 +155,16 @@ def node_report(net: Network, sol: NetworkSolution, ctx: NodeContext) -> pd.Data
     cols = {lv: d.interpolated(lv) for lv in ctx.report_levels}
     parts = [f"P={lv_ + ctx.review_period:.3g} (L={lv_:.3g}±{sd:.2g} + R={ctx.review_period:g})"
              for lv_, sd in zip(lead, spread, strict=True)]
-    for i, k in enumerate(dem):
-        qs = [f"q{lv:g}={_fmt(cols[lv][i])}" for lv in ctx.report_levels]
-        qs.insert(1 if len(qs) > 1 else len(qs), f"q@CR{ctx.critical_ratio[i]:.3f}="
-                  f"{_fmt(ctx.target[i])}")
+    # (columns formatted first, from Python floats: the same text, far fewer lookups)
+    labels = [f"q{lv:g}=" for lv in ctx.report_levels]
+    texts = [[_fmt(v) for v in cols[lv].tolist()] for lv in ctx.report_levels]
+    at_cr = [f"q@CR{c:.3f}={_fmt(t)}" for c, t in zip(
+        np.asarray(ctx.critical_ratio, dtype=float).tolist(),
+        np.asarray(ctx.target, dtype=float).tolist(), strict=True)]
+    where = 1 if len(labels) > 1 else len(labels)
+    for i, k in enumerate(np.asarray(dem).tolist()):
+        qs = [lab + txt[i] for lab, txt in zip(labels, texts, strict=True)]
+        qs.insert(where, at_cr[i])
         q_used[k] = f"{parts[i]}: " + ", ".join(qs)
     rep["quantiles_used"] = q_used
 
@@ -311,13 +317,9 @@ def build_decisions(net: Network, sol: NetworkSolution, report: pd.DataFrame,
         lane = int(lane_rows[i])
         if sb["transfer_stock"][lane_from[lane]]:
             extra[i].append(f"transfer_stock[{lane_from_id[lane]}]")
-    merged = []
-    for i in range(len(dec)):
-        seen: list[str] = []
-        for tag in [*extra[i], *(binding[i].split("; ") if binding[i] else [])]:
-            if tag and tag not in seen:
-                seen.append(tag)
-        merged.append("; ".join(seen))
+    merged = [
+        "; ".join(dict.fromkeys(t for t in [*more, *(node.split("; ") if node else [])] if t))
+        if more else node for more, node in zip(extra, binding.tolist(), strict=True)]
     dec["binding_constraints"] = merged
 
     dec["alternative"], dec["reason"] = _explain(net, sol, dec, report)
@@ -358,21 +360,26 @@ def _explain(net: Network, sol: NetworkSolution, dec: pd.DataFrame,
             limit[row] = (f"supplier_capacity[{net.groups['supplier_id'].iat[gi]}/"
                           f"{net.groups['item_id'].iat[gi]}]")
     node = dec["node"].to_numpy()
-    pos = report["position"].to_numpy()[node]
-    tgt = report["target"].to_numpy()[node]
-    cr = report["critical_ratio"].to_numpy()[node]
-    is_dem = report["demand"].to_numpy()[node]
-    has_source = net.nodes["has_source"].to_numpy()[node]
-    node_binding = report["binding_constraints"].to_numpy()[node]
-    excess = report["excess"].to_numpy()[node]
-    stock = (report["on_hand"] + report["in_transit"]).to_numpy()[node]
-    hq = report["horizon_quantile"].to_numpy()[node]
-    list_price = report["list_price"].to_numpy()[node]
-    premium, cash = dec["premium"].to_numpy(), dec["cash_cost"].to_numpy()
+    # per-row values as Python lists (the loop below formats every row: list lookups and
+    # Python floats are much cheaper than NumPy scalars, and format the same)
+    pos = report["position"].to_numpy()[node].tolist()
+    tgt = report["target"].to_numpy()[node].tolist()
+    cr = report["critical_ratio"].to_numpy()[node].tolist()
+    is_dem = report["demand"].to_numpy()[node].tolist()
+    has_source = net.nodes["has_source"].to_numpy()[node].tolist()
+    node_binding = report["binding_constraints"].to_numpy()[node].tolist()
+    excess = report["excess"].to_numpy()[node].tolist()
+    stock = (report["on_hand"] + report["in_transit"]).to_numpy()[node].tolist()
+    hq = report["horizon_quantile"].to_numpy()[node].tolist()
+    list_price = report["list_price"].to_numpy()[node].tolist()
+    premium, cash = dec["premium"].to_numpy().tolist(), dec["cash_cost"].to_numpy().tolist()
+    has_alt, alt_kind, alt_src = has_alt.tolist(), alt_kind.tolist(), alt_src.tolist()
+    alt_cost, limit = alt_cost.tolist(), limit.tolist()
     alternatives, reasons = [], []
     for i, (action, source, qty, unit, loc, price) in enumerate(zip(
-            dec["action"], dec["source"], dec["quantity"], dec["unit_cost"], dec["location_id"],
-            dec["price"], strict=True)):
+            dec["action"].tolist(), dec["source"].tolist(), dec["quantity"].tolist(),
+            dec["unit_cost"].tolist(), dec["location_id"].tolist(), dec["price"].tolist(),
+            strict=True)):
         alt_text = (_describe(alt_kind[i], alt_src[i], alt_cost[i]) if has_alt[i]
                     else "no other source")
         if action in ("order", "transfer"):

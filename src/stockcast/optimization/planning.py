@@ -143,9 +143,10 @@ class PlanConfig:
         workers: Dask worker processes when the plan starts its own ``LocalCluster``.
         block_size: Item-locations per block of a decomposed plan (whole items).
         decompose_min_item_locations: Size from which ``auto`` decomposes.
-        coordination_rounds: Most solve rounds of a decomposed plan.
-        coordination_tol: Relative spread of the blocks' budget duals at which the
-            coordination stops.
+        coordination_rounds: Most solve rounds of a decomposed plan (priced rounds, then
+            one recovery round; probes not counted).
+        coordination_tol: A priced round whose spend lies within this fraction below the
+            budget is kept as the plan (the probes aim at half of it below).
         keep_block_problems: Blocks keep their compiled problems between rounds (faster);
             ``False`` rebuilds them each round (a compiled problem takes more memory than
             the rest of its block: for the largest networks).
@@ -182,7 +183,7 @@ class PlanConfig:
     disruptions: tuple[DisruptionSpec, ...] = ()
     decompose: bool | str = "auto"
     workers: int = 2
-    block_size: int = 2_000
+    block_size: int = 5_000
     decompose_min_item_locations: int = 50_000
     coordination_rounds: int = 3
     coordination_tol: float = 0.01
@@ -435,10 +436,11 @@ class PreparedPlan:
                           exact=cfg.cut_levels == "exact")
 
     def values(self, net: Network, levels: np.ndarray, budget: float | None,
-               loc_cap: np.ndarray | None = None, budget_price: float = 0.0) -> Values:
+               loc_cap: np.ndarray | None = None, budget_price: float = 0.0,
+               flags: Flags | None = None) -> Values:
         """Parameter values; ``budget_price`` adds that much per unit of spend to the costs
         (the budget's Lagrange multiplier, for price-directive decomposition)."""
-        cfg, flags = self.cfg, self.flags
+        cfg, flags = self.cfg, flags or self.flags
         z = float(special.ndtri(cfg.network_service_level)) if flags.safety_stock else None
         values = node_values(net, self.demand, levels, self.pricing.price, flags,
                              budget=budget, min_service_level=cfg.min_service_level,
@@ -454,14 +456,17 @@ class PreparedPlan:
         return values
 
     def solve(self, problems: ProblemCache, levels: np.ndarray, budget: float | None,
-              loc_cap: np.ndarray | None = None, budget_price: float = 0.0) -> Solved:
+              loc_cap: np.ndarray | None = None, budget_price: float = 0.0,
+              flags: Flags | None = None) -> Solved:
         """Solve under ``budget`` and storage ``loc_cap`` (default: the locations'), with
-        ``budget_price`` per unit of spend added to the costs (the objective includes it)."""
-        cfg = self.cfg
-        problem = problems.get(self.net, levels, self.flags)
+        ``budget_price`` per unit of spend added to the costs (the objective includes it).
+        ``flags`` replaces the plan's constraint set (a decomposed block's priced solves
+        leave the budget row out)."""
+        cfg, flags = self.cfg, flags or self.flags
+        problem = problems.get(self.net, levels, flags)
         options = cfg.mip_solver_options if problem.is_mip else cfg.solver_options
-        sol = solve_network(self.net, levels, self.flags,
-                            self.values(self.net, levels, budget, loc_cap, budget_price),
+        sol = solve_network(self.net, levels, flags,
+                            self.values(self.net, levels, budget, loc_cap, budget_price, flags),
                             solver=cfg.solver, mip_solver=cfg.mip_solver, options=options,
                             problem=problem)
         return Solved(problem, levels, budget, loc_cap, sol, options)
@@ -504,15 +509,23 @@ def prepare(
     supply: SupplyTables | Mapping[str, pd.DataFrame],
     config: PlanConfig | Mapping[str, Any] | None = None,
     price_forecasts: pd.DataFrame | Sequence[pd.DataFrame] | None = None,
+    *,
+    validated: bool = False,
 ) -> PreparedPlan:
     """Steps 1-4 of :func:`plan`: validate, build the network, demand and prices.
+
+    Args:
+        validated: ``supply`` is already the output of
+            :func:`~stockcast.data.supply.validate_supply` (or a slice of it by item: a
+            decomposed plan's block), so it is not validated again.
 
     Raises:
         DataValidationError: Bad forecast or supply tables.
     """
     t_start = time.perf_counter()
     cfg = PlanConfig.from_dict(config)
-    tables = validate_supply(supply)
+    tables = supply if validated and isinstance(supply, SupplyTables) else validate_supply(
+        supply)
     fa = forecast_array(forecast)
     net = build_network(fa.keys, tables, cfg.cost_model())
     dem_nodes = net.nodes.iloc[net.demand_nodes]

@@ -27,8 +27,9 @@ The cut rows are constant; only their right-hand sides are parameters.
 **Constraints** (each one vectorized; parameters in right-hand sides only):
 position balance; cuts; transfers out of a node <= its on-hand + what its suppliers
 deliver (in-transit stock cannot be moved); supplier capacity per supplier x item;
-location capacity (sum of positions over items); optional budget on spend; optional
-minimum cycle service level per node (``y >= Q(alpha)``); optional network-wide safety
+location capacity (sum of positions over items; ``Flags.location_capacity=False``
+leaves it out, for a caller that checks storage after the solve); optional budget on
+spend; optional minimum cycle service level per node (``y >= Q(alpha)``); optional network-wide safety
 stock per item (``sum_nodes y >= sum mean + z sqrt(sum var)``, pooled over independent
 nodes); optional minimum order quantities (binary ``z``: ``moq z <= x <= cap z``, a MIP
 solved with HiGHS).
@@ -37,7 +38,8 @@ solved with HiGHS).
 levels, enabled constraints, cash costs, MOQs) with every number that changes between
 solves as a ``cp.Parameter``, and is checked to be DPP when built
 (:func:`~stockcast.optimization.solving.require_dpp`), so CVXPY compiles it once and a
-re-solve only refreshes parameter values. A :class:`ProblemCache` (owned by a
+re-solve only refreshes parameter values (solver settings: :data:`SOLVER_DEFAULTS`,
+overridden by ``options``). A :class:`ProblemCache` (owned by a
 :class:`~stockcast.optimization.plan.Planner`) keeps the compiled problems keyed by
 structure: new forecasts, prices, stock, capacities, budgets and supplier outages re-solve
 the same problem.
@@ -60,7 +62,15 @@ from stockcast.errors import InfeasibleProblemError
 from stockcast.optimization.distribution import NODE_KEYS, EmpiricalDemand
 from stockcast.optimization.network import Network
 from stockcast.optimization.newsvendor import epigraph_matrices
-from stockcast.optimization.solving import require_dpp, run_solver
+from stockcast.optimization.solving import SolverFailedError, require_dpp, run_solver
+
+#: Solver settings used unless ``solver_options`` set them: Clarabel's iterative refinement
+#: of each KKT solve costs about a quarter of its time on these LPs and changes the optimum
+#: by about 1e-10 relative; a solve that does not end optimal without it is repeated with
+#: the options as given.
+SOLVER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "CLARABEL": {"iterative_refinement_enable": False},
+}
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,7 @@ class Flags:
     service: bool = False
     safety_stock: bool = False
     moq: bool = False
+    location_capacity: bool = True
 
 
 @dataclass
@@ -164,7 +175,11 @@ class NetworkProblem:
         if a:
             c["supplier_capacity"] = g_x @ self.x <= p["group_cap"] + soft("supplier_capacity",
                                                                            n_groups)
-        c["location_capacity"] = l_y @ self.y <= p["loc_cap"] + soft("location_capacity", n_locs)
+        if flags.location_capacity:
+            c["location_capacity"] = l_y @ self.y <= p["loc_cap"] + soft("location_capacity",
+                                                                         n_locs)
+        else:  # storage checked after the solve (a decomposed block's lazy rows)
+            p["loc_cap"] = None
         if flags.budget:
             p["budget"] = cp.Parameter(nonneg=True, name="budget")
             spend = net.arcs["cash_cost"].to_numpy() @ self.x if a else cp.Constant(0.0)
@@ -239,7 +254,16 @@ class NetworkProblem:
             self.problem.get_problem_data(name)
             self.compiled = True
         compile_s = time.perf_counter() - t0
-        stats = run_solver(self.problem, name, options, what="network plan")
+        own = dict(options or {})
+        fast = {**SOLVER_DEFAULTS.get(name, {}), **own}
+        try:
+            stats = run_solver(self.problem, name, fast, what="network plan")
+        except SolverFailedError:
+            if fast == own:
+                raise
+            stats = None
+        if fast != own and (stats is None or stats["status"] != cp.OPTIMAL):
+            stats = run_solver(self.problem, name, own, what="network plan")  # as asked
         stats["setup_time_s"] = (self.build_time_s + compile_s) if first else stats["setup_time_s"]
         stats["compiled_now"] = first
         stats["mip"] = self.is_mip
