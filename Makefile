@@ -11,11 +11,11 @@ $(BIN)/python:
 
 install: $(BIN)/python
 	$(BIN)/pip install torch==2.13.0
-	$(BIN)/pip install -e .
+	$(BIN)/pip install -q -e .
 
 install-dev: $(BIN)/python
 	$(BIN)/pip install torch==2.13.0
-	$(BIN)/pip install -e ".[dev]"
+	$(BIN)/pip install -q -e ".[dev]"
 
 ## the main job on the bundled Stallion data: train -> evaluate -> optimize -> backtest,
 ## ending with "== the answer ==" (the model against its best baseline, the plan, the backtest)
