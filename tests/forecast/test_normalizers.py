@@ -75,18 +75,23 @@ def test_only_a_plain_group_normalizer_is_swapped():
     assert indexed(other) is other and indexed(None) is None
 
 
-def test_training_samples_are_the_same_as_with_the_plain_normalizer(tmp_path):
+def _small_synthetic(tmp_path, *overrides: str):
+    """``data=synthetic`` at 3 items x 2 stores x 60 weeks: (spec, panel, split, training set)."""
     cfg = OmegaConf.load(PROJECT_ROOT / "conf" / "data" / "synthetic.yaml")
-    overrides = [f"source.cache_dir={tmp_path}", "source.generator.n_items=3",
-                 "source.generator.n_stores=2", "source.generator.n_dcs=1",
-                 "source.generator.periods=60",
-                 # the swap applies to a configured GroupNormalizer (the default is EncoderNormalizer)
-                 "dataset.target_normalizer._target_=pytorch_forecasting.data.GroupNormalizer",
-                 "dataset.target_normalizer.groups=[item_id,location_id]"]
-    spec = instantiate(OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides)))
+    dotlist = [f"source.cache_dir={tmp_path}", "source.generator.n_items=3",
+               "source.generator.n_stores=2", "source.generator.n_dcs=1",
+               "source.generator.periods=60", *overrides]
+    spec = instantiate(OmegaConf.merge(cfg, OmegaConf.from_dotlist(dotlist)))
     panel = load_panel(spec)
     split = TimeSplit.from_panel(panel, spec)
-    fast = training_dataset(panel, spec, split)
+    return spec, panel, split, training_dataset(panel, spec, split)
+
+
+def test_training_samples_are_the_same_as_with_the_plain_normalizer(tmp_path):
+    # the swap applies to a configured GroupNormalizer (the default is EncoderNormalizer)
+    spec, panel, split, fast = _small_synthetic(
+        tmp_path, "dataset.target_normalizer._target_=pytorch_forecasting.data.GroupNormalizer",
+        "dataset.target_normalizer.groups=[item_id,location_id]")
     assert type(fast.target_normalizer) is IndexedGroupNormalizer
     kwargs = dataset_kwargs(spec)
     kwargs["target_normalizer"] = GroupNormalizer(**kwargs["target_normalizer"].get_params())
@@ -102,14 +107,7 @@ def test_training_samples_are_the_same_as_with_the_plain_normalizer(tmp_path):
 def test_encoder_normalized_samples_equal_sklearns_scaling_without_its_warning(tmp_path):
     """Default EncoderNormalizer: every sample standardises its own target scale; the fast
     scaler gives scikit-learn's numbers and no per-sample feature-name warning."""
-    cfg = OmegaConf.load(PROJECT_ROOT / "conf" / "data" / "synthetic.yaml")
-    overrides = [f"source.cache_dir={tmp_path}", "source.generator.n_items=3",
-                 "source.generator.n_stores=2", "source.generator.n_dcs=1",
-                 "source.generator.periods=60"]
-    spec = instantiate(OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides)))
-    panel = load_panel(spec)
-    split = TimeSplit.from_panel(panel, spec)
-    fast = training_dataset(panel, spec, split)
+    spec, panel, split, fast = _small_synthetic(tmp_path)
     assert isinstance(fast.target_normalizer, EncoderNormalizer)
     assert type(fast.get_transformer("demand_center")) is ArrayStandardScaler
     kwargs = dataset_kwargs(spec)

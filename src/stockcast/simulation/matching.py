@@ -108,9 +108,8 @@ def match_target(points: dict[float, dict], target: float,
             lo_k, hi_k = min(points), max(points)
             up = all(f < target for f in fills.values())
             if run_knob is None or n_expand <= 0:
-                best = max(fills.values()) if up else min(fills.values())
-                where = "highest" if up else "lowest"
                 edge = max(fills, key=fills.get) if up else min(fills, key=fills.get)
+                best, where = fills[edge], ("highest" if up else "lowest")
                 why = ("" if run_knob is None else failed if failed else
                        " after extending the knob until the fill rate stopped moving"
                        if n_expand <= 0 and saturated else
