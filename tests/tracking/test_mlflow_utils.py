@@ -74,3 +74,64 @@ def _none_once(lookup):
         return None if len(calls) == 1 else lookup(name)
 
     return stale
+
+
+# What a PostgreSQL-backed server answered in CI when three trainings logged one dataset at once.
+_PG_RACE = (
+    "BAD_REQUEST: (psycopg2.errors.UniqueViolation) duplicate key value violates unique "
+    'constraint "dataset_pk"\nDETAIL:  Key (experiment_id, name, digest)=(1, stallion, '
+    "e7fd7d6c1c33a043) already exists."
+)
+
+
+def _tiny_panel():
+    import pandas as pd
+
+    periods = pd.date_range("2024-01-01", periods=2, freq="W-MON")
+    return pd.DataFrame({"item_id": ["a", "a"], "location_id": ["x", "x"], "period": periods, "demand": [1.0, 2.0]})
+
+
+def _fail_once(log_input, message):
+    calls = []
+
+    def racing(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:
+            raise mlflow.exceptions.MlflowException(message)
+        return log_input(*args, **kwargs)
+
+    return racing, calls
+
+
+def test_a_dataset_inserted_by_a_concurrent_run_is_linked_not_fatal(tmp_path, monkeypatch):
+    """The run that loses the race on the datasets table retries and ends with the input."""
+    from stockcast.tracking import mlflow_utils
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setattr(mlflow_utils.time, "sleep", lambda s: None)
+    racing, calls = _fail_once(mlflow.log_input, _PG_RACE)
+    monkeypatch.setattr(mlflow, "log_input", racing)
+    panel = _tiny_panel()
+    mlflow.set_experiment("stockcast-dataset-race")
+    with mlflow.start_run() as run:
+        fp = mlflow_utils.log_fingerprint(
+            panel, name="tiny", source="tiny.parquet", context="training"
+        )
+    assert len(calls) == 2
+    inputs = mlflow.get_run(run.info.run_id).inputs.dataset_inputs
+    assert [(d.dataset.name, d.dataset.digest) for d in inputs] == [
+        ("tiny", fp["data_sha256"][:16])
+    ]
+
+
+def test_any_other_store_error_on_the_dataset_input_is_raised_at_once(tmp_path, monkeypatch):
+    from stockcast.tracking import mlflow_utils
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    racing, calls = _fail_once(mlflow.log_input, "INVALID_PARAMETER_VALUE: dataset name too long")
+    monkeypatch.setattr(mlflow, "log_input", racing)
+    panel = _tiny_panel()
+    mlflow.set_experiment("stockcast-dataset-error")
+    with mlflow.start_run(), pytest.raises(mlflow.exceptions.MlflowException, match="too long"):
+        mlflow_utils.log_fingerprint(panel, name="tiny", context="training")
+    assert len(calls) == 1

@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -196,8 +197,35 @@ def log_fingerprint(
         dataset = mlflow.data.from_pandas(
             panel, source=source or name, name=name, digest=fp["data_sha256"][:16], targets="demand"
         )
-        mlflow.log_input(dataset, context=context)
+        _log_input_racing(dataset, context)
     return fp
+
+
+# What the tracking store answers when two runs insert the same dataset row at once
+# (PostgreSQL, MySQL and SQLite spellings): MLflow's ``log_inputs`` looks the dataset up
+# and then inserts it, so concurrent runs on one dataset can race on ``datasets``' key.
+_DUPLICATE_DATASET = (
+    "UniqueViolation",
+    "Duplicate entry",
+    "UNIQUE constraint failed",
+    "dataset_pk",
+)
+
+
+def _log_input_racing(dataset: Any, context: str | None, attempts: int = 4) -> None:
+    """``mlflow.log_input``, retried when a concurrent run inserted the same dataset first.
+
+    The losing run's retry finds the winner's row and only links it to its own run, so
+    every run ends with the dataset input and the store keeps one dataset row.
+    """
+    for attempt in range(attempts):
+        try:
+            mlflow.log_input(dataset, context=context)
+            return
+        except MlflowException as err:
+            if attempt == attempts - 1 or not any(k in str(err) for k in _DUPLICATE_DATASET):
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 def log_table(df: pd.DataFrame, artifact_path: str) -> None:
