@@ -2,7 +2,8 @@
 several calibrations, on the same rolling origins as ``evaluate.py`` (no training).
 
     python benchmarks/ensemble_subsets.py --model 3 [--subsets 0 1 2 3 4 0,1,2 0,1,2,3,4]
-                                          [--bins 1 3 5] [--n-origins 3 --stride 2]
+                                          [--bins 1 3 5] [--scales encoder_mean median]
+                                          [--n-origins 3 --stride 2]
 
 One ``ensemble.size=k`` training gives k single-seed models (mean +- sd over seeds), the
 ensembles of their first j members (ensemble size 3 against 5 from one run) and, for each,
@@ -37,6 +38,8 @@ def main() -> None:
     parser.add_argument("--model-name", default="stockcast-tft")
     parser.add_argument("--subsets", nargs="+", default=None, help="member indices, comma separated")
     parser.add_argument("--bins", nargs="+", type=int, default=[1, 3, 5])
+    parser.add_argument("--scales", nargs="+", default=["encoder_mean"], choices=["encoder_mean", "median"],
+                        help="residual scales of the conformal calibration")
     parser.add_argument("--n-origins", type=int, default=3)
     parser.add_argument("--stride", type=int, default=2)
     args = parser.parse_args()
@@ -60,12 +63,13 @@ def main() -> None:
         sub = ForecastBundle(members, bundle.dataset_parameters, spec, bundle.calendar_start, bundle.series)
         val = by_model(cross_validate([sub], val_panel, val_origins, horizon))[sub.name]
         test = by_model(cross_validate([sub], panel, test_origins, horizon))[sub.name]
-        for bins in [None, *args.bins]:
-            cal = None if bins is None else fit_calibration(val, panel, window=window, bins=bins)
+        variants = [(None, None)] + [(s, b) for s in args.scales for b in args.bins]
+        for res_scale, bins in variants:
+            cal = None if bins is None else fit_calibration(val, panel, window=window, bins=bins, scale=res_scale)
             served = test if cal is None else cal.apply(test, panel)
             m = forecast_metrics(served, prefix="test", scale=scale)
-            rows.append({"members": subset, "calibration": "none" if bins is None else f"conformal bins={bins}",
-                         **{c: m[f"test_{c}"] for c in COLUMNS}})
+            label = "none" if bins is None else f"conformal {res_scale} bins={bins}"
+            rows.append({"members": subset, "calibration": label, **{c: m[f"test_{c}"] for c in COLUMNS}})
     table = pd.DataFrame(rows)
     with pd.option_context("display.width", 200, "display.max_rows", 500):
         print(table.round(4).to_string(index=False))

@@ -43,3 +43,21 @@ def test_synthetic_config_builds_a_timeseries_dataset(generated_spec, generated_
     assert {"price", "promo", "temperature_forecast", "holiday"} <= set(ds.time_varying_known_reals)
     assert {"category", "region"} <= set(ds.static_categoricals)
     assert generated_spec.window["max_prediction_length"] == generated_spec.split["test_periods"] == 8
+
+
+def test_the_absolute_time_index_input_can_be_left_out(generated_spec, generated_panel):
+    """``dataset.add_time_idx: false``: the samples carry only the relative time index."""
+    import dataclasses
+
+    from pytorch_forecasting import TimeSeriesDataSet
+
+    from stockcast.forecast.dataset import dataset_kwargs
+    from stockcast.schema import TIME_IDX
+
+    assert TIME_IDX in dataset_kwargs(generated_spec)["time_varying_known_reals"]
+    relative = dataclasses.replace(generated_spec, dataset={**generated_spec.dataset, "add_time_idx": False})
+    kwargs = dataset_kwargs(relative)
+    assert "add_time_idx" not in kwargs
+    ds = TimeSeriesDataSet(generated_panel, **kwargs)
+    assert TIME_IDX not in ds.reals and "relative_time_idx" in ds.reals
+    assert {"price", "promo"} <= set(ds.time_varying_known_reals)

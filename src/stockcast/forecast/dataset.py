@@ -66,9 +66,13 @@ def dataset_kwargs(spec: DatasetSpec) -> dict[str, Any]:
     built by :func:`stockcast.data.objects.build`, a ``GroupNormalizer`` then taken as its
     :class:`~stockcast.forecast.normalizers.IndexedGroupNormalizer` (same results, faster
     data loading); the target-scale inputs are standardised by
-    :class:`~stockcast.forecast.normalizers.ArrayStandardScaler`.
+    :class:`~stockcast.forecast.normalizers.ArrayStandardScaler`. ``add_time_idx`` (ours,
+    default true) feeds the absolute ``time_idx`` as a known real; false leaves only the
+    relative position (``add_relative_time_idx``), so forecasts after the training period
+    do not read a time index beyond the range the scaler was fitted on.
     """
     extra = build(spec.dataset, f"data config '{spec.name}': dataset") if spec.dataset else {}
+    absolute_time = bool(extra.pop("add_time_idx", True))
     if "target_normalizer" in extra:  # same normalizer, per-sample lookups from a dict
         extra["target_normalizer"] = indexed(extra["target_normalizer"])
     if extra.get("add_target_scales"):  # same scaling of the target scales, without sklearn's checks
@@ -84,7 +88,7 @@ def dataset_kwargs(spec: DatasetSpec) -> dict[str, Any]:
         static_categoricals=[*GROUP_IDS, *spec.static_categoricals],
         static_reals=list(spec.static_reals),
         time_varying_known_categoricals=[*spec.known_categoricals, *spec.calendar],
-        time_varying_known_reals=[TIME_IDX, *spec.known_reals],
+        time_varying_known_reals=[*([TIME_IDX] if absolute_time else []), *spec.known_reals],
         time_varying_unknown_categoricals=list(spec.unknown_categoricals),
         time_varying_unknown_reals=["demand", *spec.unknown_reals],
         allow_missing_timesteps=False,
