@@ -112,8 +112,10 @@ def test_a_dataset_inserted_by_a_concurrent_run_is_linked_not_fatal(tmp_path, mo
     racing, calls = _fail_once(mlflow.log_input, _PG_RACE)
     monkeypatch.setattr(mlflow, "log_input", racing)
     panel = _tiny_panel()
-    mlflow.set_experiment("stockcast-dataset-race")
-    with mlflow.start_run() as run:
+    # an explicit experiment id: set_experiment would leave this store's experiment active
+    # for every later test of the worker
+    experiment = mlflow.MlflowClient().create_experiment("stockcast-dataset-race")
+    with mlflow.start_run(experiment_id=experiment) as run:
         fp = mlflow_utils.log_fingerprint(
             panel, name="tiny", source="tiny.parquet", context="training"
         )
@@ -131,7 +133,7 @@ def test_any_other_store_error_on_the_dataset_input_is_raised_at_once(tmp_path, 
     racing, calls = _fail_once(mlflow.log_input, "INVALID_PARAMETER_VALUE: dataset name too long")
     monkeypatch.setattr(mlflow, "log_input", racing)
     panel = _tiny_panel()
-    mlflow.set_experiment("stockcast-dataset-error")
-    with mlflow.start_run(), pytest.raises(mlflow.exceptions.MlflowException, match="too long"):
+    experiment = mlflow.MlflowClient().create_experiment("stockcast-dataset-error")
+    with mlflow.start_run(experiment_id=experiment), pytest.raises(mlflow.exceptions.MlflowException, match="too long"):
         mlflow_utils.log_fingerprint(panel, name="tiny", context="training")
     assert len(calls) == 1
