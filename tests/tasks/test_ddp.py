@@ -54,7 +54,7 @@ def test_two_ranks_make_one_finished_run_and_one_version(ddp_smoke):
     assert (run_dir / "train_ddp_process_1.log").exists()
 
 
-def test_both_ranks_trained_with_the_single_process_encoders(ddp_smoke, smoke_train):
+def test_both_ranks_trained_with_the_single_process_encoders(ddp_smoke, smoke_train, tracking_uri):
     """The datamodule's fingerprints of rank 0 and rank 1 are equal, and equal to those of
     the single-process smoke run (same data, same encoders, whatever the world size)."""
     proc, client, _ = ddp_smoke
@@ -65,7 +65,7 @@ def test_both_ranks_trained_with_the_single_process_encoders(ddp_smoke, smoke_tr
     assert ranks == ["encoder_fingerprint.rank0", "encoder_fingerprint.rank1"]
     assert len(params["encoder_fingerprint.rank0"]) == 64
     assert params["encoder_fingerprint.rank1"] == params["encoder_fingerprint.rank0"]
-    single = mlflow.get_run(smoke_train[0].run_id).data.params
+    single = mlflow.MlflowClient(tracking_uri=tracking_uri).get_run(smoke_train[0].run_id).data.params
     assert single["encoder_fingerprint.rank0"] == params["encoder_fingerprint.rank0"]
     assert "encoder_fingerprint.rank1" not in single
 

@@ -55,12 +55,25 @@ def test_jobs_started_together_on_a_fresh_sqlite_store_all_land(tmp_path):
     assert sorted(r.info.status for r in finished) == ["FINISHED"] * 3
 
 
-def test_an_experiment_created_by_another_job_meanwhile_is_used(tmp_path, monkeypatch):
+@pytest.fixture
+def private_store(tmp_path, monkeypatch):
+    """A fresh SQLite store for one test. MLflow's global tracking URI is put back afterwards:
+    ``setup_tracking()`` sets it, and a later test of the same worker that reads the session's
+    store through it (``mlflow.get_run``) must not land in this one."""
+    from mlflow.tracking._tracking_service import utils
+
+    before = utils._tracking_uri
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    yield uri
+    mlflow.set_tracking_uri(before)
+
+
+def test_an_experiment_created_by_another_job_meanwhile_is_used(private_store, monkeypatch):
     """Two jobs look the experiment up, both find none, both create it: the second one gets
     RESOURCE_ALREADY_EXISTS from the store (SQLite or a server) and uses the first one's."""
     from stockcast.tracking import mlflow_utils
 
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     first = mlflow_utils.get_experiment_id("stockcast-race")
     monkeypatch.setattr(mlflow, "get_experiment_by_name", _none_once(mlflow.get_experiment_by_name))
     assert mlflow_utils.get_experiment_id("stockcast-race") == first
@@ -103,11 +116,10 @@ def _fail_once(log_input, message):
     return racing, calls
 
 
-def test_a_dataset_inserted_by_a_concurrent_run_is_linked_not_fatal(tmp_path, monkeypatch):
+def test_a_dataset_inserted_by_a_concurrent_run_is_linked_not_fatal(private_store, monkeypatch):
     """The run that loses the race on the datasets table retries and ends with the input."""
     from stockcast.tracking import mlflow_utils
 
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.setattr(mlflow_utils.time, "sleep", lambda s: None)
     racing, calls = _fail_once(mlflow.log_input, _PG_RACE)
     monkeypatch.setattr(mlflow, "log_input", racing)
@@ -126,10 +138,9 @@ def test_a_dataset_inserted_by_a_concurrent_run_is_linked_not_fatal(tmp_path, mo
     ]
 
 
-def test_any_other_store_error_on_the_dataset_input_is_raised_at_once(tmp_path, monkeypatch):
+def test_any_other_store_error_on_the_dataset_input_is_raised_at_once(private_store, monkeypatch):
     from stockcast.tracking import mlflow_utils
 
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     racing, calls = _fail_once(mlflow.log_input, "INVALID_PARAMETER_VALUE: dataset name too long")
     monkeypatch.setattr(mlflow, "log_input", racing)
     panel = _tiny_panel()
