@@ -57,13 +57,13 @@ def main() -> None:
     window = int(spec.window["max_encoder_length"])
     print(f"model {ctx.version.version}: {k} members, val origins {val_origins}, test origins {test_origins}")
 
+    variants = [(None, None)] + [(s, b) for s in args.scales for b in args.bins]  # (None, None): uncalibrated
     rows = []
     for subset in subsets:
         members = [bundle.members[int(i)] for i in subset.split(",")]
         sub = ForecastBundle(members, bundle.dataset_parameters, spec, bundle.calendar_start, bundle.series)
         val = by_model(cross_validate([sub], val_panel, val_origins, horizon))[sub.name]
         test = by_model(cross_validate([sub], panel, test_origins, horizon))[sub.name]
-        variants = [(None, None)] + [(s, b) for s in args.scales for b in args.bins]
         for res_scale, bins in variants:
             cal = None if bins is None else fit_calibration(val, panel, window=window, bins=bins, scale=res_scale)
             served = test if cal is None else cal.apply(test, panel)

@@ -86,7 +86,8 @@ class DatasetSpec:
         split: ``test_periods`` (last periods, never used for training or selection) and
             ``val_periods`` (the periods before them, used for early stopping).
         window: ``max_encoder_length``, ``min_encoder_length`` and ``max_prediction_length``.
-        dataset: Extra keyword arguments for ``TimeSeriesDataSet`` (normalizer, scales...).
+        dataset: Extra keyword arguments for ``TimeSeriesDataSet`` (normalizer, scales...),
+            plus ``add_time_idx`` (ours: false leaves the absolute ``time_idx`` input out).
         tables: Covariate tables joined onto the demand table, by name. Each entry has the
             ``path``/``format``/``read_options``/``date_format`` of ``source`` plus
             ``keys`` (canonical join keys: any non-empty subset of ``item_id``,
