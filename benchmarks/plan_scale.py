@@ -146,9 +146,10 @@ def main() -> None:
     table = pd.DataFrame(rows)
     single = table[table["mode"] == "single"].set_index("item_locations")
     if "objective" in table:
-        ref = table["item_locations"].map(single["objective"]) if len(single) else np.nan
+        none = pd.Series(np.nan, index=table.index)
+        ref = table["item_locations"].map(single["objective"]) if len(single) else none
         table["gap_vs_single_%"] = 100 * (table["objective"] - ref) / ref.abs()
-        t_ref = table["item_locations"].map(single["plan_s"]) if len(single) else np.nan
+        t_ref = table["item_locations"].map(single["plan_s"]) if len(single) else none
         table["plan_s/single"] = table["plan_s"] / t_ref
     if "lagrangian_bound" in table:
         bound = pd.to_numeric(table["lagrangian_bound"], errors="coerce")

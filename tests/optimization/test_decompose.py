@@ -168,3 +168,39 @@ def test_decomposed_plan_with_a_budget_that_does_not_bind(client):
     assert st["n_rounds"] == 1 and st["rounds"][0]["price"] == 0.0  # the free plan fits
     assert st["objective"] == pytest.approx(single.stats["objective"], rel=1e-5)
     assert st["lagrangian_bound"] == pytest.approx(st["objective"])
+
+
+def _outcome(dual):
+    from stockcast.optimization.decompose import BlockOutcome
+
+    return BlockOutcome(0.0, 0.0, dual, np.zeros(1), None, 0.0, 0.0, "optimal", False)
+
+
+def test_correction_equalizes_budget_duals_of_blocks_with_linear_spend():
+    # block k spends a_k - c_k * price: a = (100, 200), c = (100, 300); budget 150 is met
+    # at one price 0.375 with shares (62.5, 87.5)
+    from stockcast.optimization.decompose import _Coordinator
+
+    coord = _Coordinator([], PlanConfig.from_dict({}), np.zeros(1))
+    priced = [{"price": 0.3, "spend": 180.0, "block_spend": np.array([70.0, 110.0])}]
+    recovered = [{"shares": np.array([75.0, 75.0]),
+                  "outcomes": [_outcome(0.25), _outcome(125.0 / 300.0)]}]
+    shares = coord._corrected_shares(priced, recovered, 150.0)
+    np.testing.assert_allclose(shares, [62.5, 87.5])
+    # duals that already agree: nothing to correct; a block without a dual (MOQs): none
+    agreed = [{"shares": shares, "outcomes": [_outcome(0.375), _outcome(0.376)]}]
+    assert coord._corrected_shares(priced, agreed, 150.0) is None
+    mip = [{"shares": shares, "outcomes": [_outcome(None), _outcome(0.4)]}]
+    assert coord._corrected_shares(priced, mip, 150.0) is None
+
+
+def test_bracketed_step_shrinks_a_bracket_the_log_line_barely_moves():
+    from stockcast.optimization.decompose import _bracketed_step, _log_step
+
+    # spend falls from 4.5 to 2.46 between prices 0.26 and 0.50; aiming at 4.4 the
+    # log-linear step lands next to the low end, the safeguarded step 20 % inside
+    pts = [(0.26, 4.5), (0.50, 2.46)]
+    assert _log_step(pts, 4.4) < 0.27
+    lam = _bracketed_step(pts, 4.4)
+    assert np.log(lam) == pytest.approx(np.log(0.26) + 0.2 * (np.log(0.5) - np.log(0.26)))
+    assert _bracketed_step([(0.26, 4.5)], 4.4) == _log_step([(0.26, 4.5)], 4.4)

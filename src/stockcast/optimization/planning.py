@@ -143,10 +143,13 @@ class PlanConfig:
         workers: Dask worker processes when the plan starts its own ``LocalCluster``.
         block_size: Item-locations per block of a decomposed plan (whole items).
         decompose_min_item_locations: Size from which ``auto`` decomposes.
-        coordination_rounds: Most solve rounds of a decomposed plan (priced rounds, then
-            one recovery round; probes not counted).
-        coordination_tol: A priced round whose spend lies within this fraction below the
-            budget is kept as the plan (the probes aim at half of it below).
+        coordination_rounds: Most solve rounds of a decomposed plan (priced rounds, one
+            recovery round, then correction rounds while rounds remain; probes not
+            counted).
+        coordination_tol: A priced round within the budget is kept as the plan when what
+            its unspent budget could still save (budget price x unspent budget: its
+            duality gap) is within this fraction of its expected cost (the probes aim at
+            half of it below the budget).
         keep_block_problems: Blocks keep their compiled problems between rounds (faster);
             ``False`` rebuilds them each round (a compiled problem takes more memory than
             the rest of its block: for the largest networks).
@@ -186,7 +189,7 @@ class PlanConfig:
     block_size: int = 5_000
     decompose_min_item_locations: int = 50_000
     coordination_rounds: int = 3
-    coordination_tol: float = 0.01
+    coordination_tol: float = 0.003
     keep_block_problems: bool = True
     lead_time_demand: str | LeadTimeDemand = "independent"
 
