@@ -35,7 +35,7 @@ CPU against 19 s for blocks of 2,000 (fewer per-block builds and compilations).
    :data:`RECOVERY_BAND` of the budget goes to the recovery; else (rounds permitting) the
    next price: after one priced round, where every block's pooled closed-form curve,
    rescaled through its spend in that round, adds up to the budget (the probes' estimate
-   of 10 % of the blocks is good to 10-20 %; this one was 0.1 % off at 100,000
+   of 10 % of the blocks is good to 10-20 %; this one was 0.1-0.4 % off at 100,000
    item-locations); after more, log-linear between the totals on either side.
 2. *Recovery*: each block gets its own budget row, feasible by construction: its spends
    interpolated between the two priced rounds nearest the budget on either side (where
@@ -51,9 +51,10 @@ CPU against 19 s for blocks of 2,000 (fewer per-block builds and compilations).
 closed-form shares under budget rows. Measured on the synthetic networks of
 ``benchmarks/plan_scale.py``: 10,000 item-locations in 1-2 rounds, 0.001-0.02 % above the
 single LP; 30,000 in 2-3 rounds, 0.01-0.06 % above; 100,000 in 3 rounds, 0.04 % above
-(budget not binding) and 0.63 % above where it binds (before the bracketing recovery;
-``docs/cluster.md``). The blocks' spend can barely move with the price over a wide range,
-which makes the price hard to aim.
+(budget not binding); where it binds 0.63 % above before the rescaled-curve price, the
+duality-gap rule and the corrections, 0.10-0.39 % after them (``docs/cluster.md``). A
+round costs about 0.45 s per 5,000-item-location block; a recovery round also compiles
+each block's budget-row problem (about twice a plain round's wall time).
 
 **Storage (resource-directive, approximate).** Each location's capacity is shared out
 as each block's current stock there (when the location can hold all of it; else what no
