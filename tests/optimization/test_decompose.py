@@ -182,25 +182,25 @@ def test_correction_equalizes_budget_duals_of_blocks_with_linear_spend():
     from stockcast.optimization.decompose import _Coordinator
 
     coord = _Coordinator([], PlanConfig.from_dict({}), np.zeros(1))
-    priced = [{"price": 0.3, "spend": 180.0, "block_spend": np.array([70.0, 110.0])}]
+    near = {"price": 0.3, "spend": 180.0, "block_spend": np.array([70.0, 110.0])}
     recovered = [{"shares": np.array([75.0, 75.0]),
                   "outcomes": [_outcome(0.25), _outcome(125.0 / 300.0)]}]
-    shares = coord._corrected_shares(priced, recovered, 150.0)
+    shares = coord._corrected_shares(near, recovered, 150.0)
     np.testing.assert_allclose(shares, [62.5, 87.5])
     # duals that already agree: nothing to correct; a block without a dual (MOQs): none
     agreed = [{"shares": shares, "outcomes": [_outcome(0.375), _outcome(0.376)]}]
-    assert coord._corrected_shares(priced, agreed, 150.0) is None
+    assert coord._corrected_shares(near, agreed, 150.0) is None
     mip = [{"shares": shares, "outcomes": [_outcome(None), _outcome(0.4)]}]
-    assert coord._corrected_shares(priced, mip, 150.0) is None
+    assert coord._corrected_shares(near, mip, 150.0) is None
 
 
-def test_bracketed_step_shrinks_a_bracket_the_log_line_barely_moves():
-    from stockcast.optimization.decompose import _bracketed_step, _log_step
+def test_log_step_kept_inside_a_bracket_the_log_line_barely_moves():
+    from stockcast.optimization.decompose import _log_step
 
     # spend falls from 4.5 to 2.46 between prices 0.26 and 0.50; aiming at 4.4 the
     # log-linear step lands next to the low end, the safeguarded step 20 % inside
     pts = [(0.26, 4.5), (0.50, 2.46)]
     assert _log_step(pts, 4.4) < 0.27
-    lam = _bracketed_step(pts, 4.4)
+    lam = _log_step(pts, 4.4, keep=0.2)
     assert np.log(lam) == pytest.approx(np.log(0.26) + 0.2 * (np.log(0.5) - np.log(0.26)))
-    assert _bracketed_step([(0.26, 4.5)], 4.4) == _log_step([(0.26, 4.5)], 4.4)
+    assert _log_step([(0.26, 4.5)], 4.4, keep=0.2) == _log_step([(0.26, 4.5)], 4.4)

@@ -104,6 +104,10 @@ from stockcast.optimization.problem import ProblemCache
 #: comes first.
 RECOVERY_BAND = 0.06
 
+#: How far inside their bracket the probes' and the priced rounds' price steps stay
+#: (``_log_step``'s ``keep``: a fraction of the bracket's width in log price).
+BRACKET_KEEP = 0.2
+
 #: Most probes (trial prices) before the first priced round.
 PROBES = 6
 
@@ -404,6 +408,11 @@ def _interp(curve: np.ndarray, prices: np.ndarray, lam: float) -> float:
     return float(np.interp(lam, prices, curve))
 
 
+def _curves_at(curves: np.ndarray, prices: np.ndarray, lam: float) -> np.ndarray:
+    """Each block's curve (a row of ``curves`` over ``prices``) at price ``lam``."""
+    return np.array([_interp(c, prices, lam) for c in curves])
+
+
 def _price_for(total: np.ndarray, prices: np.ndarray, budget: float) -> float:
     """Smallest price on the (decreasing) total curve at which it meets ``budget``."""
     if total[0] <= budget:
@@ -420,7 +429,7 @@ def budget_shares(curves: np.ndarray, prices: np.ndarray, budget: float) -> tupl
     """The budget's price on the closed-form curves and each block's share of the budget."""
     total = curves.sum(axis=0)
     lam = _price_for(total, prices, budget)
-    at = np.array([_interp(c, prices, lam) for c in curves])
+    at = _curves_at(curves, prices, lam)
     if at.sum() <= 0:
         return lam, np.full(len(curves), budget / len(curves))
     return lam, at * budget / at.sum()
@@ -475,10 +484,12 @@ def _log_slope(points: Sequence[tuple[float, float]]) -> float:
 
 
 def _log_step(points: Sequence[tuple[float, float]], aim: float,
-              slope: float | None = None) -> float:
+              slope: float | None = None, keep: float = 0.0) -> float:
     """The price at which spend should meet ``aim``: log-linear between the nearest
     (price, spend) points on each side of it, else along ``slope`` (default
-    :func:`_log_slope` of the points) from the point nearest to it."""
+    :func:`_log_slope` of the points) from the point nearest to it. Between points, the
+    step stays at least ``keep`` of the bracket's width (in log price) from either end, so
+    that a spend curve far from log-linear still has its bracket shrink."""
     pts = sorted(p for p in points if p[0] > 0)
     below = [p for p in pts if p[1] < aim]  # high prices
     above = [p for p in pts if p[1] >= aim]
@@ -486,27 +497,11 @@ def _log_step(points: Sequence[tuple[float, float]], aim: float,
         (l0, s0), (l1, s1) = max(above), min(below)
         if s0 == s1:
             return float(np.sqrt(l0 * l1))
-        w = (s0 - aim) / (s0 - s1)
+        w = float(np.clip((s0 - aim) / (s0 - s1), keep, 1.0 - keep))
         return float(np.exp(np.log(l0) + w * (np.log(l1) - np.log(l0))))
     lam, spend = min(pts, key=lambda p: abs(np.log(max(p[1], 1e-300) / aim)))
     slope = _log_slope(pts) if slope is None else slope
     return float(lam * (aim / max(spend, 1e-300)) ** (1.0 / slope))
-
-
-def _bracketed_step(points: Sequence[tuple[float, float]], aim: float,
-                    keep: float = 0.2) -> float:
-    """:func:`_log_step`; between points on both sides of ``aim`` it stays at least
-    ``keep`` of the bracket's width (in log price) from either end, so that a spend curve
-    far from log-linear still has its bracket shrink."""
-    lam = _log_step(points, aim)
-    pts = sorted(p for p in points if p[0] > 0)
-    below = [p for p in pts if p[1] < aim]
-    above = [p for p in pts if p[1] >= aim]
-    if not (below and above):
-        return lam
-    lo, hi = np.log(max(above)[0]), np.log(min(below)[0])
-    x = float(np.clip(np.log(lam), lo + keep * (hi - lo), hi - keep * (hi - lo)))
-    return float(np.exp(x))
 
 
 def _n_probes(blocks: Sequence[Sequence[str]], n_workers: int,
@@ -516,6 +511,12 @@ def _n_probes(blocks: Sequence[Sequence[str]], n_workers: int,
     per_block = max(1.0, float(np.mean([len(b) for b in blocks])))
     per_worker = int(np.clip(np.ceil(cover / (per_block * n_workers)), 1, 2))
     return max(1, min(per_worker * n_workers, len(blocks) // 2))
+
+
+def _budget_duals(ev: dict) -> np.ndarray:
+    """Each block's budget dual in round ``ev`` (NaN where it has none: MOQs)."""
+    return np.array([np.nan if o.budget_dual is None else o.budget_dual
+                     for o in ev["outcomes"]], dtype=float)
 
 
 def _gather(futures: list) -> list:
@@ -749,7 +750,7 @@ class _Coordinator:
         # correction: budget moves toward the blocks whose budget rows are worth more
         recovered = [ev]
         while len(self.evals) < cfg.coordination_rounds:
-            shares = self._corrected_shares(priced, recovered, budget)
+            shares = self._corrected_shares(near, recovered, budget)
             if shares is None:
                 break
             ev = self._round(0.0, list(shares), storage)
@@ -759,19 +760,18 @@ class _Coordinator:
         best = min(recovered, key=lambda e: e["objective"])
         self._select(best["round"], best["shares"])
 
-    def _corrected_shares(self, priced: list[dict], recovered: list[dict],
+    def _corrected_shares(self, near: dict, recovered: list[dict],
                           budget: float) -> np.ndarray | None:
         """Block budgets that should equalize the blocks' budget duals, or ``None`` when
         they already agree within :data:`DUAL_TOL` (or a block has no dual: MOQs).
 
         Each block's spend is taken as linear in its budget price through its last two
-        points (the last budget round's share and dual; the round before it, or the priced
-        round nearest the budget: its spend at that price), slopes that are not negative
+        points (the last budget round's share and dual; the round before it, or ``near``,
+        the priced round nearest the budget: its spend at that price), slopes that are not negative
         replaced by the median of the others' relative slopes; the common price meeting the
         budget sets the new shares (clipped at 0, rescaled to the budget)."""
         last = recovered[-1]
-        duals = np.array([np.nan if o.budget_dual is None else o.budget_dual
-                          for o in last["outcomes"]], dtype=float)
+        duals = _budget_duals(last)
         if not np.isfinite(duals).all() or duals.max() <= 0:
             return None
         mean = float(np.average(duals, weights=np.maximum(last["shares"], 1e-12)))
@@ -780,11 +780,9 @@ class _Coordinator:
         b = np.asarray(last["shares"], dtype=float)
         if len(recovered) >= 2:
             prev = recovered[-2]
-            p_price = np.array([np.nan if o.budget_dual is None else o.budget_dual
-                                for o in prev["outcomes"]], dtype=float)
+            p_price = _budget_duals(prev)
             p_spend = np.asarray(prev["shares"], dtype=float)
         else:
-            near = min(priced, key=lambda e: abs(np.log(max(e["spend"], 1e-300) / budget)))
             p_price = np.full(len(b), near["price"])
             p_spend = near["block_spend"]
         d_mu = duals - p_price
@@ -801,16 +799,17 @@ class _Coordinator:
             return None
         return new * budget / new.sum()
 
-    def _next_price(self, priced: list[dict], aim: float, curves: np.ndarray | None = None,
-                    prices: np.ndarray | None = None) -> float:
-        """The next budget price from the priced rounds' totals (:func:`_bracketed_step`);
-        after one priced round at a positive price, where the pooled closed-form spend
-        curves of every block, each rescaled through its spend in that round, meet the aim
-        (the probes' slope when there are no curves)."""
+    def _next_price(self, priced: list[dict], aim: float, curves: np.ndarray,
+                    prices: np.ndarray) -> float:
+        """The next budget price. After one priced round at a positive price: where the
+        pooled closed-form spend curves of every block, each rescaled through its spend in
+        that round, meet the aim. Else from the priced rounds' totals (:func:`_log_step`,
+        :data:`BRACKET_KEEP` inside a bracket; the probes' points and slope when only the
+        free plan was priced)."""
         pts = [(e["price"], e["spend"]) for e in priced if e["price"] > 0]
-        if len(pts) == 1 and curves is not None:
+        if len(pts) == 1:
             ev = next(e for e in priced if e["price"] > 0)
-            at = np.array([_interp(c, prices, ev["price"]) for c in curves])
+            at = _curves_at(curves, prices, ev["price"])
             scale = np.where(at > 0, ev["block_spend"] / np.maximum(at, 1e-300), 1.0)
             total = np.minimum.accumulate((curves * scale[:, None]).sum(axis=0))
             lam = _price_for(total, prices, aim)
@@ -820,7 +819,7 @@ class _Coordinator:
         if not pts:  # only the free plan was priced (and it overspends): the probes' way
             pts = [p for p in probes if p[0] > 0] or [(self.lam_curve, self.cfg.budget)]
         slope = _log_slope(probes) if len(pts) == 1 else None
-        lam = _bracketed_step(pts, aim) if slope is None else _log_step(pts, aim, slope)
+        lam = _log_step(pts, aim, slope, keep=BRACKET_KEEP)
         near = min(pts, key=lambda p: abs(np.log(max(p[1], 1e-300) / aim)))[0]
         return float(np.clip(lam, near / 10.0, near * 10.0))
 
@@ -860,7 +859,7 @@ class _Coordinator:
                 nxt = _price_for(total * est / max(_interp(total, prices, lam), 1e-300),
                                  prices, aim)
             else:
-                nxt = _bracketed_step(seen, aim)
+                nxt = _log_step(seen, aim, keep=BRACKET_KEEP)
             ref = min((p for p in seen if p[0] > 0),
                       key=lambda p: abs(np.log(max(p[1], 1e-300) / aim)))[0]
             lam = float(np.clip(nxt, ref / 10.0, ref * 10.0))
@@ -874,8 +873,7 @@ class _Coordinator:
         return min(seen, key=lambda p: abs(np.log(max(p[1], 1e-300) / aim)))[0]
 
     def _log_duals(self, ev: dict) -> None:
-        duals = np.array([np.nan if o.budget_dual is None else o.budget_dual
-                          for o in ev["outcomes"]])
+        duals = _budget_duals(ev)
         ok = bool(np.isfinite(duals).all())
         self.log[ev["round"]]["budget_dual_min"] = float(np.min(duals)) if ok else None
         self.log[ev["round"]]["budget_dual_max"] = float(np.max(duals)) if ok else None
