@@ -204,3 +204,46 @@ def test_log_step_kept_inside_a_bracket_the_log_line_barely_moves():
     lam = _log_step(pts, 4.4, keep=0.2)
     assert np.log(lam) == pytest.approx(np.log(0.26) + 0.2 * (np.log(0.5) - np.log(0.26)))
     assert _log_step([(0.26, 4.5)], 4.4, keep=0.2) == _log_step([(0.26, 4.5)], 4.4)
+
+
+def test_mixture_of_two_priced_solves_is_a_feasible_plan_between_the_bounds():
+    fc, sup = network(n_items=4, n_stores=5)
+    tables = validate_supply(sup)
+    (bfc, bsup, _), = split_tables(fc, tables, None, [sorted(fc["item_id"].unique())])
+    block = BlockPlanner(bfc, bsup, PlanConfig.from_dict({**BASE, "budget": 1e9}))
+    cap = np.full(len(tables.locations), 1e9)
+    cheap, dear = block.solve(None, None, cap, price=0.05), block.solve(None, None, cap, 0.3)
+    assert dear.spend < cheap.spend
+    mixed = block.mix(0, 1, 0.25, price=0.1)
+    assert mixed.spend == pytest.approx(0.75 * cheap.spend + 0.25 * dear.spend)
+    assert mixed.objective == pytest.approx(0.75 * cheap.objective + 0.25 * dear.objective)
+    assert mixed.budget_dual == 0.1 and mixed.solve_time_s == 0.0
+    # the LP under a budget row at the mixture's spend: between the Lagrangian bounds of
+    # the two priced solves and the mixture (a feasible point of the same LP)
+    exact = block.solve(None, mixed.spend, cap)
+    lagrangian = max(o.objective + p * (o.spend - mixed.spend)
+                     for o, p in ((cheap, 0.05), (dear, 0.3)))
+    assert lagrangian - 1e-6 <= exact.objective <= mixed.objective + 1e-6
+    # the mixture is reported like any solve: its positions, spend and budget
+    block.select(2, mixed.spend)
+    res = block.result()
+    np.testing.assert_allclose(res.nodes["position"].sum(), mixed.loc_use.sum(), rtol=1e-9)
+    assert res.summary["purchase_spend"] + res.summary["transfer_spend"] == pytest.approx(
+        mixed.spend)
+    assert res.stats["mixed"] == 0.25
+
+
+def test_decomposed_plan_mixes_two_priced_rounds_that_bracket_the_budget(client):
+    fc, sup = network(seed=4)
+    cfg = {**BASE, "budget": budget_of(fc, sup, 0.6), "decompose": False}
+    single = plan(fc, sup, cfg)
+    dec = Planner({**cfg, "decompose": True, "block_size": 16}, client=client).plan(fc, sup)
+    st = dec.stats
+    mixed = [r for r in st["rounds"] if "mixed" in r]
+    assert len(mixed) == 1 and 0 < mixed[0]["mixed"] < 1
+    assert st["n_rounds"] == 2 and len(st["rounds"]) == 3  # two priced rounds, no solve more
+    spend = dec.summary["purchase_spend"] + dec.summary["transfer_spend"]
+    assert spend == pytest.approx(cfg["budget"], rel=1e-6)
+    gap = (st["objective"] - single.stats["objective"]) / abs(single.stats["objective"])
+    assert -1e-6 <= gap <= 0.003
+    assert st["objective"] - st["lagrangian_bound"] <= 0.003 * abs(st["objective"])
