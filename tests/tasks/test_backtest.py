@@ -3,6 +3,7 @@ synthetic data, and the policy catalog."""
 
 import mlflow
 import pytest
+from hydra.utils import instantiate
 
 from stockcast.tasks.backtest import run, summary
 from tests.conftest import compose_config
@@ -78,6 +79,26 @@ def test_catalog_entries_compose_and_unfilled_keys_are_named(tracking_uri, tmp_p
     assert spec.service == 0.95 and list(spec.grid) == [0.8, 0.99]  # the smoke grid
     with pytest.raises(ValueError, match=r"backtest.catalog.mine.forecaster: \['truth'\] left"):
         run(cfg)
+
+
+def test_baseline_forecasters_are_cached_and_the_model_is_not(tmp_path):
+    from stockcast.baselines import LightGBMBaseline
+    from stockcast.forecast.cache import CachedForecaster
+    from stockcast.tasks.backtest import _policy_specs
+
+    cfg = compose_config("backtest", ["experiment=smoke",
+                                      "backtest.policies=[stockcast,lightgbm_opt,classic]"],
+                         tmp_path)
+    model = LightGBMBaseline(name="the_model")  # any forecaster stands in for the model
+    spec = instantiate(cfg.data)
+    specs = _policy_specs(cfg, list(cfg.backtest.policies), {"spec": spec, "model": model}, [])
+    assert specs["stockcast"].forecaster is model
+    cached = specs["lightgbm_opt"].forecaster
+    assert isinstance(cached, CachedForecaster) and cached.name == "lightgbm_opt"
+    assert str(cached.cache_dir) == str(cfg.backtest.cache_dir)
+    cfg.backtest.cache_dir = None
+    plain = _policy_specs(cfg, ["lightgbm_opt"], {"spec": spec, "model": model}, [])
+    assert isinstance(plain["lightgbm_opt"].forecaster, LightGBMBaseline)
 
 
 def test_synthetic_year_is_a_year_held_out_with_planner_targets(tmp_path):

@@ -11,6 +11,7 @@ table, into a forecast table (:meth:`Baseline._origin_table`).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
@@ -163,6 +164,28 @@ def rolling_mean(a: np.ndarray, window: int) -> np.ndarray:
     s, n = cum_x[:, 1:] - cum_x[:, start], cum_n[:, 1:] - cum_n[:, start]
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(n > 0, s / np.maximum(n, 1), np.nan)
+
+
+def n_jobs(setting: int | str, where: str) -> int:
+    """Threads or processes for a baseline's ``n_jobs``: a positive number as given;
+    ``auto`` = the CPUs this process may run on (on a box other jobs keep busy, 1 is faster:
+    threads that wait for a shared core cost more than they gain).
+
+    Raises:
+        ValueError: Neither ``auto`` nor a positive integer (names ``where``).
+    """
+    if str(setting) == "auto":
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # not on Linux
+            return max(1, os.cpu_count() or 1)
+    try:
+        value = int(setting)
+    except (TypeError, ValueError):
+        value = 0
+    if value < 1 or str(setting).strip() != str(value):
+        raise ValueError(f"{where}.n_jobs={setting!r}: use auto or a positive number")
+    return value
 
 
 # ------------------------------------------------------------------------------ interface

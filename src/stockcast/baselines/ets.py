@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from stockcast.baselines.base import Baseline, ffill
+from stockcast.baselines.base import Baseline, ffill, n_jobs
 
 
 @dataclass
@@ -23,14 +23,17 @@ class AutoETSBaseline(Baseline):
         season_length: Periods per cycle; default from ``spec.freq``.
         model: ETS model string (``ZZZ`` = automatic error/trend/season selection).
         damped: Damped trend (``None``: try both).
-        n_jobs: statsforecast processes (1 keeps it in-process).
+        n_jobs: statsforecast processes (1 keeps it in-process; ``auto``: one per CPU).
     """
 
     name: str = "auto_ets"
     season_length: int | None = None
     model: str = "ZZZ"
     damped: bool | None = None
-    n_jobs: int = 1
+    n_jobs: int | str = 1
+
+    def __post_init__(self) -> None:
+        n_jobs(self.n_jobs, f"baseline {self.name!r}")  # a bad setting fails here, not mid-run
 
     def _predict(self, wide, o, steps, levels):
         from statsforecast import StatsForecast
@@ -44,7 +47,7 @@ class AutoETSBaseline(Baseline):
         sf = StatsForecast(
             models=[AutoETS(season_length=m, model=self.model, damped=self.damped)],
             freq=1,
-            n_jobs=self.n_jobs,
+            n_jobs=n_jobs(self.n_jobs, f"baseline {self.name!r}"),
             fallback_model=Naive(),
         )
         interval = {q: round(100 * abs(1 - 2 * q), 8) for q in levels if q != 0.5}

@@ -56,7 +56,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from stockcast.baselines.base import Baseline, WidePanel, rolling_mean
+from stockcast.baselines.base import Baseline, WidePanel, n_jobs, rolling_mean
 from stockcast.forecast.calibration import QuantileCalibration, fit_calibration
 from stockcast.schema import (
     DEMAND,
@@ -114,7 +114,7 @@ class LightGBMBaseline(Baseline):
         calibration_scale: Residual scale of the calibration (``encoder_mean`` or ``median``).
         max_bin: Histogram bins per feature.
         seed: Random seed (bagging, feature sampling).
-        n_jobs: LightGBM threads (1 is fastest on a busy 2-core box).
+        n_jobs: LightGBM threads (``auto``: one per CPU; 1 is fastest on a busy box).
         params: Extra LightGBM parameters (override the above; LightGBM names or aliases).
 
     Attributes:
@@ -151,10 +151,11 @@ class LightGBMBaseline(Baseline):
     calibration_scale: str = "encoder_mean"
     max_bin: int = 63
     seed: int = 0
-    n_jobs: int = 1
+    n_jobs: int | str = 1
     params: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        n_jobs(self.n_jobs, f"baseline {self.name!r}")  # a bad setting fails here, not mid-run
         if int(self.n_lags) < 1:
             raise ValueError(f"baseline {self.name!r}: n_lags must be >= 1, got {self.n_lags}")
         if int(self.calibration_fits) < 1:
@@ -281,7 +282,7 @@ class LightGBMBaseline(Baseline):
             "max_bin": self.max_bin,
             "seed": self.seed,
             "deterministic": True,
-            "num_threads": self.n_jobs,
+            "num_threads": n_jobs(self.n_jobs, f"baseline {self.name!r}"),
             "force_row_wise": True,  # same models, skips LightGBM's timing of both layouts
             "verbose": -1,
             **self.params,

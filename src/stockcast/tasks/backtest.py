@@ -47,6 +47,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from stockcast.data.panel import load_panel, select_series
 from stockcast.data.supply import supply_for
+from stockcast.forecast.cache import CachedForecaster
 from stockcast.forecast.dataset import TimeSplit
 from stockcast.schema import TIME_IDX, season_length_for
 from stockcast.simulation.engine import UNMET_MODES, SimTrace, kpis, per_series, trace_frame
@@ -168,12 +169,24 @@ def _policy_specs(cfg: DictConfig, names: list[str], inputs: dict[str, Any],
             except LookupError as err:
                 notes.append(f"{name} skipped: {err.args[0] if err.args else err}")
                 continue
+            if forecaster is not inputs.get("model") and cfg.backtest.get("cache_dir"):
+                forecaster = _cached(forecaster, str(cfg.backtest.cache_dir))
             spec = _instantiate(entry, where, forecaster=forecaster)
         if not isinstance(spec, PolicySpec):
             raise ValueError(f"{where}: {entry.get('_target_')} is not a PolicySpec "
                              "(stockcast.simulation.policies)")
         out[name] = spec
     return out
+
+
+def _cached(forecaster: Any, cache_dir: str) -> Any:
+    """A baseline forecaster whose tables are cached on disk by data fingerprint and
+    configuration (:class:`~stockcast.forecast.cache.CachedForecaster`); one without a
+    configuration to key on is left as it is."""
+    try:
+        return CachedForecaster(forecaster, cache_dir)
+    except ValueError:
+        return forecaster
 
 
 # ------------------------------------------------------------------ run

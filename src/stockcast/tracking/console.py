@@ -4,7 +4,8 @@
 library code or by the test configuration: it filters only messages known to be noise for a
 user of stockcast (Lightning's advertising tips and device banners, pytorch-forecasting's
 ``save_hyperparameters`` and pytree deprecation warnings, MLflow's integer-schema hint,
-database-migration info and artifact download bars). Errors and every other warning stay loud.
+database-migration info and artifact download bars, HiGHS's banner). Errors and every other
+warning stay loud.
 
 :func:`progress` is a rich progress bar for steps that take more than a few seconds
 (baselines, rolling origins, backtest tuning runs, the drift demo).
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import sys
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -44,7 +47,25 @@ NOISE_LOGGERS = (
     "mlflow.tracking._tracking_service.client",
     "mlflow.models.model",
     "cmdstanpy",
+    "matplotlib.font_manager",  # "generated new fontManager" on a fresh machine's first plot
+    "mlflow.pyfunc",            # "Validating input example against model signature"
 )
+
+#: (logger, message regex) pairs: WARNING lines of a logger that are known noise. MLflow
+#: warns that a pyfunc given as a Python object is pickled with cloudpickle: stockcast's
+#: models are logged so on purpose (the wrapper holds the trained network).
+NOISE_LOG_MESSAGES = (
+    ("mlflow.pyfunc", r"Passing a Python object as `python_model` causes it to be serialized"),
+)
+
+
+class _DropMessages(logging.Filter):
+    def __init__(self, pattern: str) -> None:
+        super().__init__()
+        self.pattern = re.compile(pattern)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not self.pattern.search(record.getMessage())
 
 
 def quiet_third_party() -> None:
@@ -57,7 +78,33 @@ def quiet_third_party() -> None:
                             category=RuntimeWarning, module=r"mlforecast\.lag_transforms")
     for name in NOISE_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    for name, pattern in NOISE_LOG_MESSAGES:
+        log = logging.getLogger(name)
+        if not any(isinstance(f, _DropMessages) and f.pattern.pattern == pattern
+                   for f in log.filters):
+            log.addFilter(_DropMessages(pattern))
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    _swallow_highs_banner()
+
+
+def _swallow_highs_banner() -> None:
+    """HiGHS (the MIP solver of plans with MOQs) prints a two-line banner to the C-level
+    stdout at the first ``Highs()`` of a process, whatever its options (HiGHS issue #1932:
+    it cannot be switched off); the first one is made here with file descriptor 1 pointed
+    at ``/dev/null``. Later solves print nothing; their own logging follows their options."""
+    try:
+        import highspy
+    except ImportError:
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 @contextmanager
