@@ -39,6 +39,7 @@ def trained(tmp_path_factory, tracking_uri):
         "experiment=synthetic_small",
         f"data.source.cache_dir={out / 'generated'}",
         "register_model=false",
+        "loader.num_workers=0",  # two test workers share 2 cores: no loader process
     ]
     cfg = compose_config("train", overrides, out)
     return run(cfg), out

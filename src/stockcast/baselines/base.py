@@ -11,7 +11,6 @@ table, into a forecast table (:meth:`Baseline._origin_table`).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from stockcast.cpus import usable_cpus
 from stockcast.data.spec import ROLE_KEYS, DatasetSpec
 from stockcast.schema import (
     DEMAND,
@@ -175,10 +175,7 @@ def n_jobs(setting: int | str, where: str) -> int:
         ValueError: Neither ``auto`` nor a positive integer (names ``where``).
     """
     if str(setting) == "auto":
-        try:
-            return max(1, len(os.sched_getaffinity(0)))
-        except AttributeError:  # not on Linux
-            return max(1, os.cpu_count() or 1)
+        return usable_cpus()
     try:
         value = int(setting)
     except (TypeError, ValueError):

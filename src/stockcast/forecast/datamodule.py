@@ -18,6 +18,7 @@ import lightning.pytorch as L
 import pandas as pd
 from pytorch_forecasting import TimeSeriesDataSet
 
+from stockcast.cpus import loader_workers
 from stockcast.data.spec import DatasetSpec
 from stockcast.forecast.dataset import TimeSplit, training_dataset, window_dataset
 
@@ -61,7 +62,8 @@ class TFTDataModule(L.LightningDataModule):
         spec: Dataset spec (covariate roles, windows, normalizer).
         split: Train / validation / test boundaries.
         batch_size: Training batch size (validation uses 4x).
-        num_workers: DataLoader workers for training batches.
+        num_workers: DataLoader workers for training batches (``auto``:
+            :func:`~stockcast.cpus.loader_workers`).
         pin_memory: Pin host memory (GPU training).
         training: An already built training dataset (e.g. a refit's); default: built here.
     """
@@ -73,13 +75,14 @@ class TFTDataModule(L.LightningDataModule):
         split: TimeSplit,
         *,
         batch_size: int = 128,
-        num_workers: int = 0,
+        num_workers: int | str = 0,
         pin_memory: bool = False,
         training: TimeSeriesDataSet | None = None,
     ) -> None:
         super().__init__()
         self.panel, self.spec, self.split = panel, spec, split
-        self.batch_size, self.num_workers, self.pin_memory = int(batch_size), int(num_workers), bool(pin_memory)
+        self.batch_size, self.pin_memory = int(batch_size), bool(pin_memory)
+        self.num_workers = loader_workers(num_workers)
         self.training = training if training is not None else training_dataset(panel, spec, split)
         self.fingerprint = encoder_fingerprint(self.training)
         #: Every rank's :attr:`fingerprint` by global rank, filled by :meth:`setup` (one entry

@@ -20,6 +20,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from pytorch_forecasting import TemporalFusionTransformer, TimeSeriesDataSet
 
+from stockcast.cpus import loader_workers
 from stockcast.data.spec import DatasetSpec
 from stockcast.forecast.dataset import dataset_kwargs
 from stockcast.schema import TIME_IDX
@@ -110,7 +111,7 @@ def refit(
         raise ValueError(f"refit: epochs must be >= 1, got {epochs}")
     data = panel[panel[TIME_IDX] <= int(end)]
     training = TimeSeriesDataSet(data, **dataset_kwargs(spec))
-    workers = int(loader.get("num_workers", 0))
+    workers = loader_workers(loader.get("num_workers", 0))
     train_dl = training.to_dataloader(
         train=True,
         batch_size=int(loader.get("batch_size", 128)),

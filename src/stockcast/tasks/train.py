@@ -37,6 +37,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, open_dict
 
+from stockcast.cpus import usable_cpus
 from stockcast.data.io import read_source, source_path
 from stockcast.data.panel import load_panel, select_series
 from stockcast.data.spec import DatasetSpec
@@ -119,7 +120,7 @@ def torch_threads(setting: int | str | None, cpus: int | None = None, load: floa
     if setting is None:
         return None
     if str(setting) == "auto":
-        cpus = cpus or os.cpu_count() or 1
+        cpus = cpus or usable_cpus()
         load = os.getloadavg()[0] if load is None else load
         return max(1, min(torch.get_num_threads(), cpus - round(load)))
     try:
@@ -223,7 +224,7 @@ def _train(
         spec,
         split,
         batch_size=int(loader.batch_size),
-        num_workers=int(loader.num_workers),
+        num_workers=loader.num_workers,
         pin_memory=bool(loader.pin_memory),
     )
     training = data.training
