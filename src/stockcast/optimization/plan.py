@@ -88,8 +88,12 @@ class Planner:
         price_forecasts: pd.DataFrame | Sequence[pd.DataFrame] | None = None,
         *,
         config: PlanConfig | None = None,
+        validated: bool = False,
     ) -> PlanResult:
-        """See :func:`plan`; ``config`` overrides the planner's for this call only.
+        """See :func:`plan`; ``config`` overrides the planner's for this call only;
+        ``validated``: ``supply`` is :func:`~stockcast.data.supply.validate_supply`'s output
+        (a caller re-planning tables it validated once, e.g. a backtest policy changing only
+        the stock), so a single-problem plan does not validate it again.
 
         Decomposed (:func:`~stockcast.optimization.decompose.plan_decomposed`) when
         ``decompose`` is ``true``, or ``auto`` with at least
@@ -99,7 +103,7 @@ class Planner:
         keys = forecast[["item_id", "location_id"]].drop_duplicates()
         if should_decompose(cfg, len(keys), keys["item_id"].nunique()):
             return plan_decomposed(forecast, supply, cfg, price_forecasts, client=self.client)
-        return _plan(forecast, supply, cfg, price_forecasts, self.problems)
+        return _plan(forecast, supply, cfg, price_forecasts, self.problems, validated)
 
 
 def _plan(
@@ -108,8 +112,9 @@ def _plan(
     cfg: PlanConfig,
     price_forecasts: pd.DataFrame | Sequence[pd.DataFrame] | None,
     problems: ProblemCache,
+    validated: bool = False,
 ) -> PlanResult:
-    prep = prepare(forecast, supply, cfg, price_forecasts)
+    prep = prepare(forecast, supply, cfg, price_forecasts, validated=validated)
     lam = prep.budget_price(cfg.budget) if prep.flags.budget else None
     solved = prep.solve(problems, prep.levels(lam), cfg.budget)
     result = prep.result(solved)

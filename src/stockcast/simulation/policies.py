@@ -352,7 +352,9 @@ class OptimizerPolicy:
         econ["location_id"] = econ["location_id"].astype(str)
         if self.carry_over:
             econ["salvage_value"] = carry_over_salvage(replace(tables, economics=econ))
-        self._tables = replace(tables, economics=econ)
+        # validated once as planned (carry-over salvage included): a review changes only the
+        # stock (non-negative) and the storage factor, so its plan skips the validation
+        self._tables = validate_supply(replace(tables, economics=econ))
         self._shift = None
         if self.service is not None:
             if not 0.0 < float(self.service) < 1.0:
@@ -392,7 +394,7 @@ class OptimizerPolicy:
                 capacity=tables.locations["capacity"] * float(self.storage_factor)))
         if self.planner is None:
             self.planner = Planner(self.plan_config)
-        result = self.planner.plan(forecast, tables, config=self.plan_config)
+        result = self.planner.plan(forecast, tables, config=self.plan_config, validated=True)
         self.plans.append(result.summary)
         n = len(self.keys)
         factor = np.ones(n)
