@@ -68,3 +68,34 @@ def test_all_ranks_fail_together_when_one_differs(panel_spec, rank):
     _attach(module, [module.fingerprint, "f" * 64], rank=rank)
     with pytest.raises(RuntimeError, match=r"rank\(s\) \[1\] differ from rank 0's \(ffffffffffff vs"):
         module.setup("fit")
+
+
+def _same(a, b) -> bool:
+    import torch
+
+    if torch.is_tensor(a):
+        return torch.equal(a, b)
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+def test_validation_batches_are_collated_once_and_served_unchanged(panel_spec):
+    module = _module(*panel_spec)
+    module.setup("fit")
+    fresh = list(module.validation.to_dataloader(train=False, batch_size=32, num_workers=0))
+    first = list(module.val_dataloader())
+    assert len(first) == len(fresh) >= 1 and all(map(_same, first, fresh))
+    batches = module._val_batches
+    again = list(module.val_dataloader())  # a later epoch: the same batches, not rebuilt
+    assert module._val_batches is batches and all(map(_same, again, fresh))
+    # under DDP the strategy shards the samples: a plain loader, nothing cached
+    ddp = _module(*panel_spec)
+    _attach(ddp, [ddp.fingerprint, ddp.fingerprint], rank=0)
+    ddp.setup("fit")
+    from pytorch_forecasting import TimeSeriesDataSet
+
+    assert isinstance(ddp.val_dataloader().dataset, TimeSeriesDataSet)
+    assert ddp._val_batches is None

@@ -17,6 +17,7 @@ from typing import Any
 import lightning.pytorch as L
 import pandas as pd
 from pytorch_forecasting import TimeSeriesDataSet
+from torch.utils.data import DataLoader, Dataset
 
 from stockcast.cpus import loader_workers
 from stockcast.data.spec import DatasetSpec
@@ -89,6 +90,7 @@ class TFTDataModule(L.LightningDataModule):
         #: in a single process): what rank 0 logs to show all ranks trained alike.
         self.rank_fingerprints: list[str] = [self.fingerprint]
         self.validation: TimeSeriesDataSet | None = None
+        self._val_batches: list | None = None
 
     def setup(self, stage: str | None = None) -> None:
         """Build the validation dataset; under DDP check every rank holds rank 0's encoders.
@@ -126,4 +128,27 @@ class TFTDataModule(L.LightningDataModule):
     def val_dataloader(self):
         if self.validation is None:
             self.setup("fit")
-        return self.validation.to_dataloader(train=False, batch_size=self.batch_size * 4, num_workers=0)
+        loader = self.validation.to_dataloader(train=False, batch_size=self.batch_size * 4,
+                                               num_workers=0)
+        trainer = getattr(self, "trainer", None)
+        if trainer is not None and trainer.world_size > 1:
+            return loader  # the strategy shards the samples over the ranks
+        if self._val_batches is None:
+            self._val_batches = list(loader)
+        return DataLoader(_Batches(self._val_batches), batch_size=None, shuffle=False)
+
+
+class _Batches(Dataset):
+    """The validation batches, collated once: the validation window's samples are the same
+    every epoch (no shuffling, no random lengths), and building them in Python took about
+    half of each validation pass (1.8 s of 3.5 s per epoch on Stallion). Served as they
+    are (``batch_size=None``): the model reads its batches and never writes into them."""
+
+    def __init__(self, batches: list) -> None:
+        self.batches = batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, i: int):
+        return self.batches[i]
