@@ -9,13 +9,21 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
 
-install: $(BIN)/python
+## the installs are stamped: a later `make run` / `make test` skips them (about 15 s) until
+## pyproject.toml changes (the package is installed editable: code changes need no reinstall)
+install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install torch==2.13.0
 	$(BIN)/pip install -q -e .
+	touch $@
 
-install-dev: $(BIN)/python
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install torch==2.13.0
 	$(BIN)/pip install -q -e ".[dev]"
+	touch $@ $(VENV)/.installed
 
 ## the main job on the bundled Stallion data: train -> evaluate -> optimize -> backtest,
 ## ending with "== the answer ==" (the model against its best baseline, the plan, the backtest)
