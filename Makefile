@@ -9,7 +9,7 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
 
-## the installs are stamped: a later `make run` / `make test` skips them (about 15 s) until
+## the installs are stamped: a later `make run` / `make test` skips them (6 s measured) until
 ## pyproject.toml changes (the package is installed editable: code changes need no reinstall)
 install: $(VENV)/.installed
 

@@ -30,10 +30,17 @@ def loader_workers(setting: int | str, where: str = "loader.num_workers") -> int
     """
     if str(setting) == "auto":
         return 1 if usable_cpus() >= 2 else 0
+    value = whole_number(setting, 0)
+    if value is None:
+        raise ValueError(f"{where}={setting!r}: use auto or a number of worker processes >= 0")
+    return value
+
+
+def whole_number(setting: int | str | None, minimum: int) -> int | None:
+    """``setting`` as an integer >= ``minimum`` (an int, or a string that spells one), else
+    ``None``: what each ``auto``-or-number setting parses before naming its own key."""
     try:
         value = int(setting)
     except (TypeError, ValueError):
-        value = -1
-    if value < 0 or str(setting).strip() != str(value):
-        raise ValueError(f"{where}={setting!r}: use auto or a number of worker processes >= 0")
-    return value
+        return None
+    return value if value >= minimum and str(setting).strip() == str(value) else None

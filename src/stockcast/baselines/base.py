@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from stockcast.cpus import usable_cpus
+from stockcast.cpus import usable_cpus, whole_number
 from stockcast.data.spec import ROLE_KEYS, DatasetSpec
 from stockcast.schema import (
     DEMAND,
@@ -176,11 +176,8 @@ def n_jobs(setting: int | str, where: str) -> int:
     """
     if str(setting) == "auto":
         return usable_cpus()
-    try:
-        value = int(setting)
-    except (TypeError, ValueError):
-        value = 0
-    if value < 1 or str(setting).strip() != str(value):
+    value = whole_number(setting, 1)
+    if value is None:
         raise ValueError(f"{where}.n_jobs={setting!r}: use auto or a positive number")
     return value
 

@@ -350,9 +350,7 @@ class BlockPlanner:
                 flags = replace(flags, location_capacity=True)
                 solved = prep.solve(self.problems, self.levels, budget, loc_cap, price, flags)
         sol = solved.solution
-        spend = float(net.arcs["cash_cost"].to_numpy() @ sol.order)
-        if self.cfg.budget_includes_transfers:
-            spend += float(net.lanes["transfer_cost"].to_numpy() @ sol.transfer)
+        spend = self._spend(sol)
         sol.stats["objective"] -= price * spend
         if not self.cfg.keep_block_problems:
             self.problems.clear()
@@ -360,15 +358,29 @@ class BlockPlanner:
         if record:
             self.history.append(solved)
             self.solved = solved
-        loc_use = np.bincount(net.nodes["loc"].to_numpy(), weights=sol.position,
-                              minlength=len(net.locations))
         dual = sol.duals.get("location_capacity")
         if not flags.location_capacity and not sol.stats.get("mip"):
             dual = np.zeros(len(net.locations))  # no storage row binds (checked above)
-        return BlockOutcome(float(sol.stats["objective"]), spend, sol.duals.get("budget"),
-                            loc_use, None if dual is None else np.maximum(dual, 0.0),
-                            float(sol.stats["solve_time_s"]), float(sol.stats["setup_time_s"]),
-                            str(sol.stats["status"]), bool(sol.stats.get("mip")))
+        return self._outcome(sol, spend, sol.duals.get("budget"), dual)
+
+    def _spend(self, sol: NetworkSolution) -> float:
+        """Cash a solution spends (orders, and transfers where the budget counts them)."""
+        net = self.prep.net
+        spend = float(net.arcs["cash_cost"].to_numpy() @ sol.order)
+        if self.cfg.budget_includes_transfers:
+            spend += float(net.lanes["transfer_cost"].to_numpy() @ sol.transfer)
+        return spend
+
+    def _outcome(self, sol: NetworkSolution, spend: float, budget_dual: float | None,
+                 loc_dual: np.ndarray | None) -> BlockOutcome:
+        net = self.prep.net
+        loc_use = np.bincount(net.nodes["loc"].to_numpy(), weights=sol.position,
+                              minlength=len(net.locations))
+        st = sol.stats
+        return BlockOutcome(float(st["objective"]), spend, budget_dual, loc_use,
+                            None if loc_dual is None else np.maximum(loc_dual, 0.0),
+                            float(st["solve_time_s"]), float(st["setup_time_s"]),
+                            str(st["status"]), bool(st.get("mip")))
 
     def mix(self, lo: int, hi: int, w: float, price: float) -> BlockOutcome:
         """Record ``(1 - w) x`` solve ``lo`` ``+ w x`` solve ``hi`` as a solve of its own.
@@ -401,22 +413,12 @@ class BlockPlanner:
                      solve_time_s=0.0, setup_time_s=0.0, compiled_now=False, mixed=float(w))
         sol = NetworkSolution(lin(sa.order, sb.order), lin(sa.transfer, sb.transfer),
                               lin(sa.position, sb.position), stats, binding, duals)
-        net = self.prep.net
-        spend = float(net.arcs["cash_cost"].to_numpy() @ sol.order)
-        if self.cfg.budget_includes_transfers:
-            spend += float(net.lanes["transfer_cost"].to_numpy() @ sol.transfer)
+        spend = self._spend(sol)
         binding["budget"], binding["spend"] = True, spend
         solved = Solved(None, b.levels, spend, lin(a.loc_cap, b.loc_cap), sol, dict(b.options))
         self.history.append(solved)
         self.solved = solved
-        loc_use = np.bincount(net.nodes["loc"].to_numpy(), weights=sol.position,
-                              minlength=len(net.locations))
-        dual = duals.get("location_capacity")
-        if dual is None and not stats.get("mip"):
-            dual = np.zeros(len(net.locations))
-        return BlockOutcome(float(stats["objective"]), spend, float(price), loc_use,
-                            None if dual is None else np.maximum(dual, 0.0), 0.0, 0.0,
-                            str(stats["status"]), False)
+        return self._outcome(sol, spend, float(price), duals.get("location_capacity", zero))
 
     def select(self, index: int, budget: float | None) -> None:
         """Keep solve ``index`` as the block's plan; ``budget`` is its share for re-plans."""
@@ -701,9 +703,13 @@ class _Coordinator:
         if self.cfg.budget is not None and budgets[0] is None:
             # price-directive round: the Lagrangian dual value bounds the optimum from below
             ev["lagrangian"] = objective + price * (ev["spend"] - float(self.cfg.budget))
+        return self._record(ev)
+
+    def _record(self, ev: dict) -> dict:
+        """Keep a round (``ev["round"]`` indexes every block's history) and its log line."""
         self.evals.append(ev)
-        self.log.append({k: v for k, v in ev.items()
-                         if k not in ("outcomes", "block_spend", "storage", "budgets")})
+        self.log.append({k: v for k, v in ev.items() if k not in (
+            "outcomes", "block_spend", "storage", "budgets", "shares")})
         return ev
 
     def run(self) -> None:
@@ -846,10 +852,7 @@ class _Coordinator:
               "block_spend": spend, "storage": storage, "budgets": list(spend),
               "shares": spend, "mixed": float(w), "solve_time_s": 0.0,
               "wall_s": time.perf_counter() - t0}
-        self.evals.append(ev)
-        self.log.append({k: v for k, v in ev.items()
-                         if k not in ("outcomes", "block_spend", "storage", "budgets", "shares")})
-        return ev
+        return self._record(ev)
 
     def _corrected_shares(self, near: dict, recovered: list[dict],
                           budget: float) -> np.ndarray | None:

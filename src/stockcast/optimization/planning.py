@@ -143,9 +143,9 @@ class PlanConfig:
         workers: Dask worker processes when the plan starts its own ``LocalCluster``.
         block_size: Item-locations per block of a decomposed plan (whole items).
         decompose_min_item_locations: Size from which ``auto`` decomposes.
-        coordination_rounds: Most solve rounds of a decomposed plan (priced rounds, one
-            recovery round, then correction rounds while rounds remain; probes not
-            counted).
+        coordination_rounds: Most solve rounds of a decomposed plan (priced rounds, then
+            a mixture of two of them or one recovery round, then correction rounds while
+            rounds remain; probes and the mixture, which solves nothing, not counted).
         coordination_tol: A priced round within the budget is kept as the plan when what
             its unspent budget could still save (budget price x unspent budget: its
             duality gap) is within this fraction of its expected cost (the probes aim at

@@ -37,7 +37,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, open_dict
 
-from stockcast.cpus import usable_cpus
+from stockcast.cpus import usable_cpus, whole_number
 from stockcast.data.io import read_source, source_path
 from stockcast.data.panel import load_panel, select_series
 from stockcast.data.spec import DatasetSpec
@@ -123,11 +123,8 @@ def torch_threads(setting: int | str | None, cpus: int | None = None, load: floa
         cpus = cpus or usable_cpus()
         load = os.getloadavg()[0] if load is None else load
         return max(1, min(torch.get_num_threads(), cpus - round(load)))
-    try:
-        threads = int(setting)
-    except (TypeError, ValueError):
-        threads = 0
-    if threads < 1 or str(setting).strip() != str(threads):
+    threads = whole_number(setting, 1)
+    if threads is None:
         raise ValueError(f"torch_threads={setting!r}: use null, auto or a positive number of threads")
     return threads
 
