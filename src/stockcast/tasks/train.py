@@ -62,6 +62,7 @@ from stockcast.forecast.refit import (
     refit,
 )
 from stockcast.forecast.scenarios import as_of
+from stockcast.forecast.schedule import cosine_learning_rates
 from stockcast.forecast.warm_start import warm_start
 from stockcast.plots.forecast import (
     attention_chart,
@@ -159,7 +160,8 @@ def run(cfg: DictConfig) -> TrainResult:
     panel = select_series(load_panel(spec), None, cfg.get("max_series"))
     split = TimeSplit.from_panel(panel, spec)
 
-    _ensemble(cfg)  # a bad ensemble setting fails before any run exists
+    _ensemble(cfg)  # a bad ensemble or schedule setting fails before any run exists
+    _tft_factory(cfg)
     requeued = _requeued_checkpoint(cfg, output_dir)
     if requeued:
         log.info("SLURM requeue: resuming from %s", requeued)
@@ -328,15 +330,30 @@ def _ensemble(cfg: DictConfig) -> tuple[int, str]:
     return size, kind
 
 
+def _tft_factory(cfg: DictConfig):
+    """``cfg.tft`` as a factory of the dataset, with the learning rate of ``cfg.lr_schedule``:
+    ``plateau`` keeps ``tft.learning_rate`` (pytorch-forecasting's ReduceLROnPlateau);
+    ``cosine`` passes the per-epoch list of :func:`cosine_learning_rates` over
+    ``trainer.max_epochs``."""
+    schedule = dict(cfg.get("lr_schedule") or {"kind": "plateau"})
+    kind = str(schedule.pop("kind", "plateau"))
+    if kind == "plateau":
+        return instantiate(cfg.tft)
+    if kind != "cosine":
+        raise ValueError(f"lr_schedule.kind must be plateau or cosine, got {kind!r}")
+    rates = cosine_learning_rates(float(cfg.tft.learning_rate), int(cfg.trainer.max_epochs), **schedule)
+    return functools.partial(instantiate(cfg.tft), learning_rate=rates)
+
+
 def _fit(cfg, data, init, run_id, output_dir, member: int, top_k: int) -> _Fit:
     """Train ensemble member ``member`` (seed ``cfg.seed + member``; member 0 is the single
     model of a plain run) and return its trainer, checkpoints and learning-rate record."""
     L.seed_everything(int(cfg.seed) + member, workers=True)
     training = data.training
     if init is None:
-        model = instantiate(cfg.tft)(training)
+        model = _tft_factory(cfg)(training)
     else:
-        model, report = warm_start(instantiate(cfg.tft), training, init.model, init.dataset_parameters)
+        model, report = warm_start(_tft_factory(cfg), training, init.model, init.dataset_parameters)
         if run_id and member == 0:
             mlflow.log_params({f"warm_start.{k}": v for k, v in report.architecture.items()})
             mlflow.log_metrics(report.metrics())
