@@ -152,3 +152,5 @@ def test_resume_continues_the_same_run(tmp_path, tracking_uri):
     assert second.run_id == first.run_id
     assert second.metrics["epochs_trained"] == 2
     assert mlflow.get_run(first.run_id).info.status == "FINISHED"
+    # the resume's longer cosine schedule cannot change a logged param: the first one stays
+    assert mlflow.get_run(first.run_id).data.params["learning_rate"] == "[0.01]"
