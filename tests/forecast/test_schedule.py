@@ -50,11 +50,19 @@ def test_training_follows_the_cosine_schedule(tmp_path, tracking_uri):
     assert logged == pytest.approx(cosine_learning_rates(cfg.tft.learning_rate, 3, final_ratio=0.1))
 
 
-def test_unknown_schedule_fails_before_any_run(tmp_path, tracking_uri):
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        (["lr_schedule.kind=onecycle"], "lr_schedule.kind must be plateau or cosine, got 'onecycle'"),
+        (["+lr_schedule.final=0.1"], r"lr_schedule: unknown setting\(s\) \['final'\]"),
+        (["lr_schedule.warmup_epochs=2"], r"warmup_epochs must be in \[0, 2\) for 2 epochs"),
+    ],
+)
+def test_bad_schedule_fails_before_any_run(tmp_path, tracking_uri, overrides, match):
     from stockcast.tasks.train import run
 
-    cfg = compose_config("train", ["experiment=smoke", "lr_schedule.kind=onecycle"], tmp_path)
+    cfg = compose_config("train", ["experiment=smoke", *overrides], tmp_path)
     n = len(mlflow.search_runs(search_all_experiments=True))
-    with pytest.raises(ValueError, match="lr_schedule.kind must be plateau or cosine, got 'onecycle'"):
+    with pytest.raises(ValueError, match=match):
         run(cfg)
     assert len(mlflow.search_runs(search_all_experiments=True)) == n

@@ -341,6 +341,10 @@ def _tft_factory(cfg: DictConfig):
         return instantiate(cfg.tft)
     if kind != "cosine":
         raise ValueError(f"lr_schedule.kind must be plateau or cosine, got {kind!r}")
+    unknown = sorted(set(schedule) - {"final_ratio", "warmup_epochs"})
+    if unknown:
+        raise ValueError(f"lr_schedule: unknown setting(s) {unknown}; the cosine schedule takes "
+                         "final_ratio and warmup_epochs")
     rates = cosine_learning_rates(float(cfg.tft.learning_rate), int(cfg.trainer.max_epochs), **schedule)
     return functools.partial(instantiate(cfg.tft), learning_rate=rates)
 
