@@ -27,3 +27,20 @@ def test_bad_settings_name_their_key():
         LightGBMBaseline(n_jobs=0)
     with pytest.raises(ValueError, match=r"baseline 'auto_ets'.n_jobs='all'"):
         AutoETSBaseline(n_jobs="all")
+
+
+def test_threads_change_neither_the_forecasts_nor_the_cache_key():
+    """n_jobs is an execution setting: LightGBM on 1 or 2 threads and AutoETS in 1 or 2
+    processes give equal tables, so it is left out of the cache key (a table prefetched on
+    one thread serves an evaluation configured with n_jobs=auto)."""
+    import pandas as pd
+
+    from tests.baselines.baseline_toys import SMALL_LGBM, SPEC, noisy_panel
+
+    panel = noisy_panel()
+    for make in (lambda j: LightGBMBaseline(spec=SPEC, n_jobs=j, **SMALL_LGBM),
+                 lambda j: AutoETSBaseline(spec=SPEC, n_jobs=j, season_length=1)):
+        one, two = make(1), make(2)
+        assert one.config() == two.config() and "n_jobs" not in one.config()
+        pd.testing.assert_frame_equal(one.forecast(panel, [27, 29], 3, [0.1, 0.5, 0.9]),
+                                      two.forecast(panel, [27, 29], 3, [0.1, 0.5, 0.9]))

@@ -32,4 +32,25 @@ def compose_task(config_name: str, overrides: list[str]) -> DictConfig:
         return compose(config_name=config_name, overrides=list(overrides))
 
 
+def build_baselines(entries: DictConfig | dict | None, spec) -> list:
+    """The baselines of a ``baselines`` config (``conf/baselines/<name>.yaml``) for a dataset.
+
+    Each key becomes a baseline's name; an entry ``null`` takes the class of
+    :data:`stockcast.baselines.REGISTRY` with its defaults, ``false`` drops the baseline, else
+    the entry's ``_target_`` is built with its fields (partially, so the ``spec`` dataclass
+    is passed as is rather than merged into the config).
+    """
+    from hydra.utils import instantiate
+
+    from stockcast.baselines import REGISTRY
+
+    out = []
+    for key, entry in (entries or {}).items():
+        if entry is False:
+            continue
+        make = REGISTRY[key] if entry is None else instantiate(entry, _partial_=True, _convert_="all")
+        out.append(make(name=key, spec=spec))
+    return out
+
+
 register_resolvers()

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from stockcast.baselines import MovingAverageBaseline
-from stockcast.forecast.cache import CachedForecaster, forecaster_config
+from stockcast.forecast.cache import BackgroundFill, CachedForecaster, fill_cache, forecaster_config
 from stockcast.forecast.protocol import Forecaster, cross_validate
 
 
@@ -116,3 +116,60 @@ def test_forecaster_without_configuration_is_refused(tmp_path):
     assert forecaster_config(Plain()) == {
         "class": f"{Plain.__module__}.{Plain.__qualname__}", "name": "plain", "alpha": 0.5,
     }  # fmt: skip
+
+
+@dataclass
+class Failing(MovingAverageBaseline):
+    """A baseline whose fit fails (module level: a spawned process must import it)."""
+
+    name: str = "failing"
+
+    def forecast(self, panel, origins, horizon, quantiles=None):
+        raise RuntimeError("no fit today")
+
+
+@dataclass
+class Slow(MovingAverageBaseline):
+    """A baseline that takes far longer than a test may wait."""
+
+    name: str = "slow"
+
+    def forecast(self, panel, origins, horizon, quantiles=None):
+        import time
+
+        time.sleep(120)
+        raise AssertionError("never reached")
+
+
+def test_fill_cache_stores_what_later_requests_read(tmp_path):
+    panel = _panel()
+    seconds = fill_cache([MovingAverageBaseline(name="ma", window=3)], tmp_path, panel, [15, 17], 3, [0.1, 0.5, 0.9])
+    assert set(seconds) == {"ma"} and seconds["ma"] >= 0
+    later = CachedForecaster(MovingAverageBaseline(name="ma", window=3), tmp_path)
+    table = later.forecast(panel, [15, 17], 3, [0.1, 0.5, 0.9])
+    assert (later.hits, later.misses) == (1, 0)
+    assert later.holds(panel, [15, 17], 3, [0.1, 0.5, 0.9]) and not later.holds(panel, [16], 3, None)
+    pd.testing.assert_frame_equal(table, MovingAverageBaseline(name="ma", window=3).forecast(panel, [15, 17], 3, [0.1, 0.5, 0.9]))
+
+
+def test_background_fill_runs_in_another_process_and_reports_failures(tmp_path):
+    panel = _panel()
+    job = BackgroundFill([MovingAverageBaseline(name="ma", window=3), Failing()], tmp_path, panel, [15], 3)
+    seconds, error, waited = job.wait()
+    # the first table is stored, the failure is reported as text, nothing is raised
+    assert seconds == {} and error == "RuntimeError: no fit today" and waited >= 0
+    assert [p.name.split("-")[0] for p in tmp_path.glob("*.parquet")] == ["ma"]
+    assert CachedForecaster(MovingAverageBaseline(name="ma", window=3), tmp_path).holds(panel, [15], 3)
+    ok = BackgroundFill([MovingAverageBaseline(name="ma4", window=4)], tmp_path, panel, [15], 3)
+    seconds, error, _ = ok.wait()
+    assert error is None and set(seconds) == {"ma4"}
+
+
+def test_background_fill_stop_ends_the_process(tmp_path):
+    import time
+
+    job = BackgroundFill([Slow()], tmp_path, _panel(), [15], 3)
+    t0 = time.perf_counter()
+    job.stop()
+    assert time.perf_counter() - t0 < 30 and not job._process.is_alive()
+    assert not list(tmp_path.iterdir())

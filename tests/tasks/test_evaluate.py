@@ -190,3 +190,44 @@ def test_champion_gate_can_decide_on_backtest_cost(smoke_train, second_model, tm
     holder = client.get_model_version_by_alias("stockcast-tft", "champion").version
     assert holder == (b if d["promoted"] else a)
     client.set_registered_model_alias("stockcast-tft", "champion", a)
+
+
+@pytest.mark.slow
+def test_training_prefetches_the_baselines_evaluate_reads(tracking_uri, tmp_path):
+    """prefetch_baselines: train.py computes evaluate's baseline tables in a second process
+    while it trains; the evaluation after it reads every one from the cache (and, with a
+    cache already full, training starts no process at all)."""
+    from hydra.utils import instantiate
+
+    from stockcast.data.panel import load_panel, select_series
+    from stockcast.forecast.dataset import TimeSplit
+    from stockcast.tasks.train import _prefetch_baselines
+    from stockcast.tasks.train import run as train
+
+    cache = tmp_path / "cache"
+    shared = [f"evaluation.cache_dir={cache}", "model_name=prefetch-test-tft"]
+    cfg = compose_config("train", ["experiment=smoke", "prefetch_baselines.enabled=true",
+                                   "prefetch_baselines.n_jobs=2", *shared], tmp_path / "t")
+    trained = train(cfg)
+    assert len(list(cache.glob("*.parquet"))) == 3  # naive, seasonal_naive, moving_average
+    metrics = mlflow.get_run(trained.run_id).data.metrics
+    assert {"time_baseline_prefetch_wait_s", "time_baseline_prefetch_naive_s",
+            "time_baseline_prefetch_moving_average_s"} <= set(metrics)
+    ev = _evaluate(tmp_path / "e", [*shared, f"model={trained.model_version}", "evaluation.price_factors=[]"])
+    got = mlflow.get_run(ev.run_id).data.metrics
+    assert got["baseline_cache_hits"] == 3 and got["baseline_cache_misses"] == 0
+    # the stored tables are the ones the baselines give on evaluate's panel
+    from stockcast.config import build_baselines
+
+    bundle = load_bundle(resolve_model(trained.model_version, "prefetch-test-tft"))
+    naive = build_baselines(cfg.baselines, bundle.spec)[0]
+    import ast
+
+    origins = ast.literal_eval(mlflow.get_run(ev.run_id).data.params["origins"])
+    panel = select_series(load_panel(bundle.spec), bundle.series)
+    direct = naive.forecast(panel, origins, 3, bundle.quantiles)
+    pd.testing.assert_frame_equal(ev.forecasts["naive"].reset_index(drop=True)[direct.columns], direct)
+    # a full cache: nothing to start
+    spec = instantiate(cfg.data)
+    panel = select_series(load_panel(spec), None, cfg.max_series)
+    assert _prefetch_baselines(cfg, spec, panel, TimeSplit.from_panel(panel, spec)) is None

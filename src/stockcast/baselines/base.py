@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -196,6 +196,11 @@ class Baseline:
     name: str = "baseline"
     spec: DatasetSpec | None = None
 
+    #: Fields that set how a forecast is computed, not what it is (threads, processes): not
+    #: part of :meth:`config`, so a table cached by a run with ``n_jobs=1`` serves one with
+    #: ``n_jobs=auto`` (tests/baselines assert the forecasts are equal).
+    EXECUTION_FIELDS: ClassVar[frozenset[str]] = frozenset({"n_jobs"})
+
     def forecast(
         self,
         panel: pd.DataFrame,
@@ -267,10 +272,12 @@ class Baseline:
 
     def config(self) -> dict[str, Any]:
         """Everything the forecasts depend on, JSON-ready: the class, every field (sorted)
-        and of the spec only :data:`SPEC_FIELDS` (used as the cache key,
-        :class:`stockcast.forecast.cache.CachedForecaster`)."""
+        but the :attr:`EXECUTION_FIELDS`, and of the spec only :data:`SPEC_FIELDS` (used as
+        the cache key, :class:`stockcast.forecast.cache.CachedForecaster`)."""
         out: dict[str, Any] = {"class": f"{type(self).__module__}.{type(self).__qualname__}"}
         for f in sorted(fields(self), key=lambda f: f.name):
+            if f.name in self.EXECUTION_FIELDS:
+                continue
             value = getattr(self, f.name)
             if f.name == "spec":
                 value = None if value is None else {k: getattr(value, k) for k in SPEC_FIELDS}

@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import re
+import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -119,6 +120,16 @@ class CachedForecaster:
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(self.name)) or "forecaster"
         return self.cache_dir / f"{safe}-{key[:32]}.parquet"
 
+    def holds(
+        self,
+        panel: pd.DataFrame,
+        origins: Sequence[int],
+        horizon: int,
+        quantiles: Sequence[float] | None = None,
+    ) -> bool:
+        """Whether the table of this request is stored already (a call would be a hit)."""
+        return self.path(self.key(panel, origins, horizon, quantiles)).exists()
+
     def forecast(
         self,
         panel: pd.DataFrame,
@@ -142,3 +153,86 @@ class CachedForecaster:
         finally:
             tmp.unlink(missing_ok=True)
         return table
+
+
+def fill_cache(
+    forecasters: Sequence[Forecaster],
+    cache_dir: str | Path,
+    panel: pd.DataFrame,
+    origins: Sequence[int],
+    horizon: int,
+    quantiles: Sequence[float] | None = None,
+) -> dict[str, float]:
+    """Store each forecaster's table for one request under ``cache_dir`` (tables already
+    there are kept); returns the seconds each took (near 0 for a hit)."""
+    seconds: dict[str, float] = {}
+    for forecaster in forecasters:
+        t0 = time.perf_counter()
+        CachedForecaster(forecaster, cache_dir).forecast(panel, origins, horizon, quantiles)
+        seconds[forecaster.name] = time.perf_counter() - t0
+    return seconds
+
+
+def _fill_in_child(conn, initializer, args) -> None:
+    """Body of :class:`BackgroundFill`'s process: run, send ("ok", seconds) or ("error", text)."""
+    try:
+        if initializer is not None:
+            initializer()
+        conn.send(("ok", fill_cache(*args)))
+    except BaseException as exc:  # noqa: BLE001 - sent to the parent, which reports it
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        conn.close()
+
+
+class BackgroundFill:
+    """:func:`fill_cache` in a second process, so the tables are ready when a later step
+    asks for them while this process does other work (the TFT's training leaves most of a
+    core idle on a CPU box; ``evaluate.py`` then reads the baselines from the cache).
+
+    The process is spawned (no state forked from a process holding threads or a CUDA
+    context); ``initializer`` runs in it first (e.g. the entry point's console filter).
+    Failing in the background fails nothing: :meth:`wait` returns the error's text, and the
+    later step computes what is missing itself.
+
+    Args:
+        initializer: Called without arguments in the new process before the work
+            (picklable: a module-level function).
+        Other arguments: as :func:`fill_cache`.
+    """
+
+    def __init__(self, forecasters, cache_dir, panel, origins, horizon, quantiles=None,
+                 initializer=None):
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe(duplex=False)
+        args = (list(forecasters), str(cache_dir), panel, [int(o) for o in origins], int(horizon),
+                None if quantiles is None else [float(q) for q in quantiles])
+        self._process = ctx.Process(target=_fill_in_child, args=(child, initializer, args),
+                                    name="stockcast-cache-fill")
+        self._process.start()
+        child.close()
+
+    def wait(self) -> tuple[dict[str, float], str | None, float]:
+        """Block until done: (seconds per forecaster, error text or None, seconds waited)."""
+        t0 = time.perf_counter()
+        try:
+            status, value = self._conn.recv()
+        except EOFError:  # the process ended without a word (killed, out of memory)
+            self._process.join()
+            status, value = "error", f"the process ended with exit code {self._process.exitcode}"
+        finally:
+            self._conn.close()
+        self._process.join()
+        if status == "ok":
+            return dict(value), None, time.perf_counter() - t0
+        return {}, str(value), time.perf_counter() - t0
+
+    def stop(self) -> None:
+        """Abandon the work (the foreground failed): the process is ended; no file is left
+        half-written (a table is renamed into place only when complete)."""
+        if self._process.is_alive():
+            self._process.terminate()
+        self._process.join()
+        self._conn.close()

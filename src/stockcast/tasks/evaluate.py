@@ -27,10 +27,9 @@ import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
 import pandas as pd
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from stockcast.baselines import REGISTRY
+from stockcast.config import build_baselines
 from stockcast.data.io import source_path
 from stockcast.data.panel import select_series
 from stockcast.evaluation.champion import GateDecision, decide
@@ -88,12 +87,7 @@ class EvalResult:
 def baselines(cfg: DictConfig, spec) -> list[Forecaster]:
     """The baselines of ``cfg.baselines`` for the model's dataset, cached on disk by data
     fingerprint and configuration (``cfg.evaluation.cache_dir``; null = no cache)."""
-    out: list[Forecaster] = []
-    for key, entry in (cfg.get("baselines") or {}).items():
-        if entry is False:
-            continue
-        make = REGISTRY[key] if entry is None else instantiate(entry, _partial_=True, _convert_="all")
-        out.append(make(name=key, spec=spec))
+    out: list[Forecaster] = build_baselines(cfg.get("baselines"), spec)
     cache = cfg.evaluation.get("cache_dir")
     return [CachedForecaster(b, cache) for b in out] if cache else out
 

@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
@@ -37,12 +38,14 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, open_dict
 
+from stockcast.config import build_baselines
 from stockcast.cpus import usable_cpus, whole_number
 from stockcast.data.io import read_source, source_path
 from stockcast.data.panel import load_panel, select_series
 from stockcast.data.spec import DatasetSpec
 from stockcast.evaluation.metrics import calibrated_metrics, mase_scale, metrics_by_horizon
 from stockcast.forecast.bundle import ForecastBundle, load_checkpoint
+from stockcast.forecast.cache import BackgroundFill, CachedForecaster
 from stockcast.forecast.calibration import QuantileCalibration, fit_calibration
 from stockcast.forecast.datamodule import TFTDataModule
 from stockcast.forecast.dataset import TimeSplit, window_dataset
@@ -72,6 +75,7 @@ from stockcast.plots.forecast import (
     pick_series,
 )
 from stockcast.schema import GROUP_IDS, TIME_IDX
+from stockcast.tracking.console import quiet_third_party
 from stockcast.tracking.mlflow_utils import (
     log_config,
     log_fingerprint,
@@ -192,7 +196,55 @@ def run(cfg: DictConfig) -> TrainResult:
                 log_config(cfg)
                 log_fingerprint(panel, name=spec.name, source=str(source_path(spec)), context="training")
                 mlflow.log_params({f"split.{k}": v for k, v in split.as_dict().items()})
-        return _train(cfg, spec, panel, split, output_dir, run_id, init[1] if init else None)
+        prefetch = _prefetch_baselines(cfg, spec, panel, split)
+        try:
+            result = _train(cfg, spec, panel, split, output_dir, run_id, init[1] if init else None)
+        except BaseException:
+            if prefetch is not None:
+                prefetch.stop()
+            raise
+        if prefetch is not None:
+            _finish_prefetch(prefetch, run_id, result)
+        return result
+
+
+def _prefetch_baselines(cfg: DictConfig, spec: DatasetSpec, panel: pd.DataFrame, split: TimeSplit):
+    """``prefetch_baselines``: evaluate.py's baseline forecasts of this model's test window
+    (``cfg.baselines`` at the rolling origins of ``cfg.evaluation``), computed in a second
+    process while the TFT trains, into evaluate's cache (``evaluation.cache_dir``), so the
+    evaluation that follows reads them instead of fitting them. Rank 0 only; None when off,
+    without a cache, or when the cache already holds every table."""
+    pre = cfg.get("prefetch_baselines") or {}
+    evaluation = cfg.get("evaluation") or {}
+    cache = evaluation.get("cache_dir")
+    if not pre.get("enabled") or not cache or not is_rank_zero():
+        return None
+    forecasters = build_baselines(cfg.get("baselines"), spec)
+    jobs = pre.get("n_jobs")
+    if jobs is not None:  # an execution setting: the tables and their cache keys are the same
+        forecasters = [dataclasses.replace(f, n_jobs=jobs) if hasattr(f, "n_jobs") else f for f in forecasters]
+    horizon = int(evaluation.get("horizon") or spec.window["max_prediction_length"])
+    origins = rolling_origins(split.test_start, split.test_end, int(evaluation.n_origins), int(evaluation.origin_stride))
+    quantiles = [float(q) for q in cfg.quantiles]
+    todo = [f for f in forecasters if not CachedForecaster(f, cache).holds(panel, origins, horizon, quantiles)]
+    if not todo:
+        return None
+    log.info("computing %s for evaluate.py beside the training", ", ".join(f.name for f in todo))
+    return BackgroundFill(todo, cache, panel, origins, horizon, quantiles, initializer=quiet_third_party)
+
+
+def _finish_prefetch(prefetch: BackgroundFill, run_id: str | None, result: TrainResult) -> None:
+    """Wait for the baselines computed beside the training; log their times (never fails)."""
+    seconds, error, waited = prefetch.wait()
+    result.timings["baseline_prefetch_wait_s"] = waited
+    if error:
+        log.warning("baselines beside the training failed (evaluate.py will compute them): %s", error)
+    else:
+        log.info("baselines for evaluate.py ready: %s (waited %.0f s after training)",
+                 ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items()), waited)
+    if run_id:  # the training run is still active
+        mlflow.log_metrics({"time_baseline_prefetch_wait_s": waited,
+                            **{f"time_baseline_prefetch_{k}_s": v for k, v in seconds.items()}})
 
 
 def _init_from(cfg: DictConfig):
