@@ -313,6 +313,7 @@ def _retrained_forecasts(cfg, model, version, panel, world, spec, every, notes) 
             until = str(pd.Timestamp(dates.loc[block[0]]).date())
             overrides = [f"data={rt.data or spec.name}", f"data.until={until}",
                          f"init_from={ref}", f"model_name={name}",
+                         "prefetch_baselines.enabled=false",  # no evaluate.py follows
                          f"paths.output_dir={Path(cfg.paths.output_dir) / f'retrain_{until}'}",
                          *_experiment(), *[str(o) for o in rt.overrides or []]]
             trained = run_task("train", compose_task("train", overrides))

@@ -88,7 +88,9 @@ def _task_cfg(cfg: DictConfig, task: str, out: Path, overrides: list[str]) -> Di
 
 
 def _train(cfg: DictConfig, until: str, out: Path, extra: list[str], parent: str):
-    overrides = [f"data={cfg.demo.data}", f"data.until={until}", f"+tags.drift_demo_run={parent}", *extra]
+    # no baselines beside the training: the demo's evaluations compare champion and challenger
+    overrides = [f"data={cfg.demo.data}", f"data.until={until}", f"+tags.drift_demo_run={parent}",
+                 "prefetch_baselines.enabled=false", *extra]
     return run_task("train", _task_cfg(cfg, "train", out, overrides))
 
 
