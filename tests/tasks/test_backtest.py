@@ -107,6 +107,10 @@ def test_synthetic_year_is_a_year_held_out_with_planner_targets(tmp_path):
     assert cfg.data.split.test_periods == 52
     assert list(cfg.backtest.matched.targets) == ["classic", 0.9, 0.95, 0.98]
     assert {"stockcast_fill", "frontier", "true_distribution"} <= set(cfg.backtest.policies)
+    # its recipe: a year-long encoder (the data config) and 3 seeds (the experiment)
+    train = compose_config("train", ["data=synthetic_year", "experiment=synthetic_year"], tmp_path / "t")
+    assert train.data.window.max_encoder_length == 52 and train.data.window.min_encoder_length == 13
+    assert (train.ensemble.size, train.ensemble.kind) == (3, "seeds")
 
 
 def test_backtest_planner_targets_frontier_and_answer_first_report(tracking_uri, tmp_path):
