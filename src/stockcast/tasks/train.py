@@ -14,6 +14,10 @@
    validation (``cfg.refit``), and scores the served model on the test window;
 5. logs interpretation (variable importance, attention, permutation importance), fan charts,
    the checkpoint, and registers the pyfunc (``cfg.model_name``).
+
+Beside steps 3-5, with ``cfg.prefetch_baselines``, a second process computes the baseline
+forecasts ``evaluate.py`` will compare this model with (``cfg.baselines`` at the test-window
+origins of ``cfg.evaluation``) into evaluate's cache; the training waits for it at the end.
 """
 
 from __future__ import annotations
