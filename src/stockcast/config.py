@@ -53,4 +53,17 @@ def build_baselines(entries: DictConfig | dict | None, spec) -> list:
     return out
 
 
+def test_window_request(evaluation: DictConfig | dict, split, max_horizon: int) -> tuple[list[int], int]:
+    """The rolling origins and horizon ``evaluate.py`` forecasts a model's test window with
+    (``evaluation.n_origins``, ``origin_stride``, ``horizon``; null horizon = the model's
+    ``max_horizon``). Training's baseline prefetch asks the same, so its tables are the ones
+    the evaluation's cache keys find."""
+    from stockcast.forecast.protocol import rolling_origins
+
+    horizon = int(evaluation.get("horizon") or max_horizon)
+    origins = rolling_origins(split.test_start, split.test_end, int(evaluation["n_origins"]),
+                              int(evaluation["origin_stride"]))
+    return origins, horizon
+
+
 register_resolvers()

@@ -220,11 +220,12 @@ class BackgroundFill:
         try:
             status, value = self._conn.recv()
         except EOFError:  # the process ended without a word (killed, out of memory)
-            self._process.join()
-            status, value = "error", f"the process ended with exit code {self._process.exitcode}"
+            status, value = "error", None
         finally:
             self._conn.close()
         self._process.join()
+        if value is None:
+            value = f"the process ended with exit code {self._process.exitcode}"
         if status == "ok":
             return dict(value), None, time.perf_counter() - t0
         return {}, str(value), time.perf_counter() - t0

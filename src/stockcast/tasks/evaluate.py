@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from stockcast.config import build_baselines
+from stockcast.config import build_baselines, test_window_request
 from stockcast.data.io import source_path
 from stockcast.data.panel import select_series
 from stockcast.evaluation.champion import GateDecision, decide
@@ -49,7 +49,7 @@ from stockcast.forecast.interpret import (
     interpretation,
     variable_importance,
 )
-from stockcast.forecast.protocol import Forecaster, by_model, cross_validate, rolling_origins
+from stockcast.forecast.protocol import Forecaster, by_model, cross_validate
 from stockcast.forecast.scenarios import as_of, price_response, price_settings
 from stockcast.forecast.truth import TruthForecaster, TruthUnavailable
 from stockcast.plots.forecast import (
@@ -97,8 +97,7 @@ def run(cfg: DictConfig) -> EvalResult:
     ctx = load_context(cfg)
     bundle, spec, panel, version = ctx.bundle, ctx.spec, ctx.panel, ctx.version
     split = TimeSplit.from_panel(panel, spec)
-    horizon = int(cfg.evaluation.horizon or bundle.max_horizon)
-    origins = rolling_origins(split.test_start, split.test_end, cfg.evaluation.n_origins, cfg.evaluation.origin_stride)
+    origins, horizon = test_window_request(cfg.evaluation, split, bundle.max_horizon)
     scale = mase_scale(panel[panel["time_idx"] < split.test_start])
     forecasters: list[Forecaster] = [bundle]
     if bundle.calibration is not None:  # the model's own quantiles, side by side

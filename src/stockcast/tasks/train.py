@@ -42,7 +42,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, open_dict
 
-from stockcast.config import build_baselines
+from stockcast.config import build_baselines, test_window_request
 from stockcast.cpus import usable_cpus, whole_number
 from stockcast.data.io import read_source, source_path
 from stockcast.data.panel import load_panel, select_series
@@ -227,8 +227,7 @@ def _prefetch_baselines(cfg: DictConfig, spec: DatasetSpec, panel: pd.DataFrame,
     jobs = pre.get("n_jobs")
     if jobs is not None:  # an execution setting: the tables and their cache keys are the same
         forecasters = [dataclasses.replace(f, n_jobs=jobs) if hasattr(f, "n_jobs") else f for f in forecasters]
-    horizon = int(evaluation.get("horizon") or spec.window["max_prediction_length"])
-    origins = rolling_origins(split.test_start, split.test_end, int(evaluation.n_origins), int(evaluation.origin_stride))
+    origins, horizon = test_window_request(evaluation, split, int(spec.window["max_prediction_length"]))
     quantiles = [float(q) for q in cfg.quantiles]
     todo = [f for f in forecasters if not CachedForecaster(f, cache).holds(panel, origins, horizon, quantiles)]
     if not todo:
