@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
 
-from stockcast.data.supply import SupplyTables, derive_supply
+from stockcast.data.supply import SupplyTables, derive_supply, validate_supply
 from stockcast.errors import DataValidationError, InfeasibleProblemError
 from stockcast.optimization import (
     DECISION_COLUMNS,
@@ -24,6 +26,7 @@ from stockcast.optimization import (
     protection_samples,
 )
 from stockcast.optimization.cuts import cut_levels
+from stockcast.optimization.network import NetworkCache, build_network
 
 LEVELS = np.array([0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98])
 
@@ -265,6 +268,47 @@ def test_derived_supply_end_to_end_with_moq_and_disruption():
     assert res.decisions.query("action != 'none'")["reason"].str.len().gt(0).all()
     assert res.disruptions[0].cost >= -1e-6 * abs(res.disruptions[0].objective_base)
     assert res.summary["n_item_locations"] == 24
+
+
+def test_replans_at_another_stock_reuse_the_graph_and_equal_a_fresh_plan():
+    rng = np.random.default_rng(5)
+    keys = pd.DataFrame([{"item_id": f"I{i}", "location_id": f"L{j}",
+                          "demand": float(rng.gamma(3, 15)), "price": 8.0 + i}
+                         for i in range(3) for j in range(5)])
+    sup = derive_supply(keys, {"n_dcs": 2, "seed": 3}, freq="MS")
+    fc = forecast({(r.item_id, r.location_id): (r.demand, 0.3 * r.demand)
+                   for r in keys.itertuples()}, horizon=2)
+    cfg = {**BASE, "price_elasticity": -2.0, "disruptions": []}
+    planner, graphs = Planner(cfg), NetworkCache()
+    costs = PlanConfig.from_dict(cfg).cost_model()
+    keys = fc[["item_id", "location_id"]].drop_duplicates()
+    for scale in (0.0, 1.0, 3.0, 1.0):
+        # stock moves between reviews: some nodes empty (their lanes close), others in excess
+        stock = rng.gamma(2.0, 20.0 * scale, len(sup.economics)) * (rng.random(
+            len(sup.economics)) < 0.6)
+        tables = replace(sup, economics=sup.economics.assign(
+            on_hand=stock, in_transit=np.round(stock / 3)))
+        cached = graphs.build(keys, validate_supply(tables), costs)
+        fresh = build_network(keys, validate_supply(tables), costs)
+        for part in ("nodes", "arcs", "lanes", "groups", "locations"):
+            pd.testing.assert_frame_equal(getattr(cached, part), getattr(fresh, part),
+                                          check_dtype=False)
+        res, ref = planner.plan(fc, tables), plan(fc, tables, cfg)
+        assert res.stats["objective"] == pytest.approx(ref.stats["objective"], rel=1e-7)
+        pd.testing.assert_frame_equal(res.decisions, ref.decisions)
+    assert planner.networks.built == graphs.built == 1 and len(planner.networks) == 1
+    # a changed cost is a new graph, not a stale one
+    dearer = replace(sup, economics=sup.economics.assign(
+        holding_cost=sup.economics["holding_cost"] + 0.5))
+    a, b = planner.plan(fc, dearer), plan(fc, dearer, cfg)
+    assert planner.networks.built == 2
+    assert a.stats["objective"] == pytest.approx(b.stats["objective"], rel=1e-7)
+    # without the texts: the same decisions, alternative and reason left empty
+    lean = plan(fc, dearer, {**cfg, "explain": False})
+    pd.testing.assert_frame_equal(lean.decisions.drop(columns=["alternative", "reason"]),
+                                  b.decisions.drop(columns=["alternative", "reason"]))
+    assert (lean.decisions[["alternative", "reason"]] == "").all().all()
+    assert b.decisions["reason"].str.len().gt(0).all()
 
 
 def test_cut_levels_bracket_the_critical_ratio():

@@ -223,7 +223,7 @@ def _describe(kind: str, source: str, cost: float) -> str:
 
 
 def build_decisions(net: Network, sol: NetworkSolution, report: pd.DataFrame,
-                    *, tol: float = 1e-6) -> pd.DataFrame:
+                    *, tol: float = 1e-6, explain: bool = True) -> pd.DataFrame:
     """The decisions table (see module docstring) from a solved network and its node report.
 
     Args:
@@ -231,6 +231,7 @@ def build_decisions(net: Network, sol: NetworkSolution, report: pd.DataFrame,
         sol: Its solution.
         report: :func:`node_report` output.
         tol: Quantities at or below this are not actions.
+        explain: Write the ``alternative`` and ``reason`` texts (``False``: empty strings).
     """
     nodes = net.nodes
     rows = []
@@ -322,7 +323,10 @@ def build_decisions(net: Network, sol: NetworkSolution, report: pd.DataFrame,
         if more else node for more, node in zip(extra, binding.tolist(), strict=True)]
     dec["binding_constraints"] = merged
 
-    dec["alternative"], dec["reason"] = _explain(net, sol, dec, report)
+    if explain:
+        dec["alternative"], dec["reason"] = _explain(net, sol, dec, report)
+    else:
+        dec["alternative"] = dec["reason"] = ""
     dec = dec.sort_values(["item_id", "location_id", "action", "source"], kind="stable")
     return dec[DECISION_COLUMNS].reset_index(drop=True)
 

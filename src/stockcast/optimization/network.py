@@ -32,7 +32,9 @@ The decisions and the CVXPY problem over this graph are in
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -121,8 +123,46 @@ def build_network(
         DataValidationError: Forecast item-locations without economics rows; suppliers
             shipping a forecast item to a DC that has no economics row for it.
     """
-    costs = costs or CostModel()
-    econ = supply.economics
+    return _graph(demand_keys, supply, table).network(supply.economics, costs or CostModel())
+
+
+@dataclass
+class _Graph:
+    """The stock-free part of a planning graph: nodes (``econ_row``: their row in
+    ``economics``), arcs, every item-lane and the groups; :meth:`network` adds a stock."""
+
+    net: Network
+    econ_row: np.ndarray
+    supplied: np.ndarray
+    priced: OrderedDict = field(default_factory=OrderedDict)
+
+    def network(self, econ: pd.DataFrame, costs: CostModel, keep: int = 0) -> Network:
+        """The network at the stock of ``econ`` (rows as when the graph was built): lanes
+        leave only nodes that hold stock or are supplied, landed costs and reference paths
+        priced; ``keep`` priced networks are remembered by their set of lanes."""
+        on_hand = econ["on_hand"].to_numpy(float)[self.econ_row]
+        in_transit = econ["in_transit"].to_numpy(float)[self.econ_row]
+        lanes = self.net.lanes
+        mask = ((on_hand > 0) | self.supplied)[lanes["from_node"].to_numpy()]
+        key = (np.packbits(mask).tobytes(), repr(costs))
+        net = self.priced.get(key)
+        if net is None:
+            net = price_network(replace(self.net, lanes=lanes[mask].reset_index(drop=True)),
+                                costs)
+            if keep:
+                self.priced[key] = net
+                while len(self.priced) > keep:
+                    self.priced.popitem(last=False)
+        elif keep:
+            self.priced.move_to_end(key)
+        nodes = net.nodes.copy()
+        nodes["on_hand"] = on_hand
+        nodes["in_transit"] = in_transit
+        return replace(net, nodes=nodes)
+
+
+def _graph(demand_keys: pd.DataFrame, supply: SupplyTables, table: str) -> _Graph:
+    econ = supply.economics.assign(_row=np.arange(len(supply.economics)))
     locs = supply.locations.reset_index(drop=True)
     loc_code = pd.Series(np.arange(len(locs)), index=locs["location_id"])
     echelon = locs.set_index("location_id")["echelon"]
@@ -143,6 +183,7 @@ def build_network(
     dc_rows = dc_rows.merge(keys, on=NODE_KEYS, how="left", indicator=True)
     dc_rows = dc_rows[dc_rows["_merge"] == "left_only"].drop(columns="_merge").assign(demand=False)
     nodes = pd.concat([dem, dc_rows], ignore_index=True)
+    econ_row = nodes.pop("_row").to_numpy(int)
     nodes["echelon"] = nodes["location_id"].map(echelon)
     nodes["loc"] = nodes["location_id"].map(loc_code).astype(int)
     nodes["item"] = pd.Index(items).get_indexer(nodes["item_id"])
@@ -175,7 +216,7 @@ def build_network(
                  "lead_time_mean", "lead_time_std", "reliability", "moq"]]
     arcs = arcs.sort_values(["node", "group"], kind="stable").reset_index(drop=True)
 
-    # item-lanes ---------------------------------------------------------------------------
+    # item-lanes (all of them: which may carry stock depends on the stock) ------------------
     ln = supply.lanes
     node_loc = nodes[["item_id", "location_id"]].assign(node=np.arange(len(nodes)))
     lanes = ln.merge(node_loc.rename(columns={"location_id": "from_id", "node": "from_node"}),
@@ -184,14 +225,65 @@ def build_network(
                         on=["item_id", "to_id"])
     supplied = np.zeros(len(nodes), bool)
     supplied[arcs["node"].to_numpy()] = True
-    can_ship = (nodes["on_hand"].to_numpy() > 0) | supplied
-    lanes = lanes[can_ship[lanes["from_node"].to_numpy()]]
     lanes = lanes.sort_values(["from_node", "to_node"], kind="stable").reset_index(drop=True)
     lanes = lanes[["item_id", "from_id", "to_id", "from_node", "to_node", "transfer_cost",
                    "lead_time"]]
     locations = locs[["location_id", "echelon", "capacity"]].copy()
-    net = Network(nodes, arcs, lanes, groups, locations, items)
-    return price_network(net, costs)
+    return _Graph(Network(nodes, arcs, lanes, groups, locations, items), econ_row, supplied)
+
+
+#: Economics columns a re-plan may change without rebuilding the graph.
+STOCK_COLUMNS = ("on_hand", "in_transit")
+
+
+class NetworkCache:
+    """Planning graphs of recent plans, reused when only the stock changed.
+
+    Owned by whoever plans the same network repeatedly (a
+    :class:`~stockcast.optimization.plan.Planner`: a backtest re-plans the same tables at
+    every review with the simulated stock). A graph is keyed by a hash of the demand keys
+    and of every supply table except the stock columns (:data:`STOCK_COLUMNS`); its priced
+    networks by the lanes the stock opens. The result equals :func:`build_network`'s.
+
+    Args:
+        size: Graphs kept (least recently used dropped beyond it); each keeps up to
+            ``priced`` priced networks.
+    """
+
+    def __init__(self, size: int = 4, priced: int = 4) -> None:
+        if size < 1 or priced < 1:
+            raise ValueError("NetworkCache sizes must be >= 1")
+        self.size, self.keep = size, priced
+        self._graphs: OrderedDict[str, _Graph] = OrderedDict()
+        self.built = 0
+
+    def __len__(self) -> int:
+        return len(self._graphs)
+
+    def build(self, demand_keys: pd.DataFrame, supply: SupplyTables,
+              costs: CostModel | None = None, *, table: str = "forecast") -> Network:
+        """:func:`build_network` through the cache."""
+        key = _graph_key(demand_keys, supply, table)
+        graph = self._graphs.get(key)
+        if graph is None:
+            graph = self._graphs[key] = _graph(demand_keys, supply, table)
+            self.built += 1
+            while len(self._graphs) > self.size:
+                self._graphs.popitem(last=False)
+        self._graphs.move_to_end(key)
+        return graph.network(supply.economics, costs or CostModel(), keep=self.keep)
+
+
+def _graph_key(demand_keys: pd.DataFrame, supply: SupplyTables, table: str) -> str:
+    h = hashlib.sha1(table.encode())
+    frames = (demand_keys[NODE_KEYS],
+              supply.economics.drop(columns=list(STOCK_COLUMNS), errors="ignore"),
+              supply.suppliers, supply.lanes, supply.locations)
+    for df in frames:
+        h.update(repr((list(df.columns), [str(t) for t in df.dtypes])).encode())
+        h.update(pd.util.hash_pandas_object(df, index=True).to_numpy().tobytes())
+        h.update(b"|")
+    return h.hexdigest()
 
 
 def price_network(net: Network, costs: CostModel) -> Network:

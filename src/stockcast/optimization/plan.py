@@ -19,6 +19,7 @@ import pandas as pd
 
 from stockcast.data.supply import SupplyTables
 from stockcast.optimization.decompose import plan_decomposed, should_decompose
+from stockcast.optimization.network import NetworkCache
 from stockcast.optimization.planning import (
     DisruptionResult,
     PlanConfig,
@@ -70,7 +71,9 @@ class Planner:
 
     Args:
         config: :class:`PlanConfig` or a plain dict of its fields.
-        cache_size: Compiled problems kept (one per network structure).
+        cache_size: Compiled problems kept (one per network structure), and planning
+            graphs (one per set of tables apart from the stock: a re-plan of the same
+            network at another stock, as a backtest's reviews, reuses its graph).
         client: A ``distributed.Client`` for decomposed plans (``None``: a
             ``LocalCluster`` of ``config.workers`` processes per decomposed plan).
     """
@@ -79,6 +82,7 @@ class Planner:
                  cache_size: int = 4, client: Any = None) -> None:
         self.config = PlanConfig.from_dict(config)
         self.problems = ProblemCache(cache_size)
+        self.networks = NetworkCache(cache_size)
         self.client = client
 
     def plan(
@@ -103,7 +107,8 @@ class Planner:
         keys = forecast[["item_id", "location_id"]].drop_duplicates()
         if should_decompose(cfg, len(keys), keys["item_id"].nunique()):
             return plan_decomposed(forecast, supply, cfg, price_forecasts, client=self.client)
-        return _plan(forecast, supply, cfg, price_forecasts, self.problems, validated)
+        return _plan(forecast, supply, cfg, price_forecasts, self.problems, validated,
+                     self.networks)
 
 
 def _plan(
@@ -113,8 +118,10 @@ def _plan(
     price_forecasts: pd.DataFrame | Sequence[pd.DataFrame] | None,
     problems: ProblemCache,
     validated: bool = False,
+    networks: NetworkCache | None = None,
 ) -> PlanResult:
-    prep = prepare(forecast, supply, cfg, price_forecasts, validated=validated)
+    prep = prepare(forecast, supply, cfg, price_forecasts, validated=validated,
+                   networks=networks)
     lam = prep.budget_price(cfg.budget) if prep.flags.budget else None
     solved = prep.solve(problems, prep.levels(lam), cfg.budget)
     result = prep.result(solved)

@@ -67,6 +67,7 @@ from stockcast.optimization.network import (
     CostModel,
     DisruptionSpec,
     Network,
+    NetworkCache,
     build_network,
     disrupt,
     keep_lanes,
@@ -136,6 +137,9 @@ class PlanConfig:
             scenario LP, ``n_scenarios + 1`` rows per item-location; for validation).
         report_levels: Quantile levels quoted in ``quantiles_used``.
         quantity_tol: Orders/transfers at or below this many units are not reported.
+        explain: Write each decision's ``alternative`` and ``reason`` texts; ``False``
+            leaves them empty (a backtest re-planning at every review reads only the
+            quantities and prices: the texts cost about as much as the solve).
         disruptions: Supply disruptions to re-plan under (dicts or :class:`DisruptionSpec`).
         decompose: ``auto`` (decompose by item from ``decompose_min_item_locations``
             item-locations on), ``true`` or ``false`` (always one problem); see
@@ -183,6 +187,7 @@ class PlanConfig:
     cut_levels: str = "adaptive"
     report_levels: tuple[float, ...] = (0.5, 0.9)
     quantity_tol: float = 1e-6
+    explain: bool = True
     disruptions: tuple[DisruptionSpec, ...] = ()
     decompose: bool | str = "auto"
     workers: int = 2
@@ -484,8 +489,7 @@ class PreparedPlan:
         """Decisions, node report, KPIs and statistics of a solve (no disruptions)."""
         cfg, net, sol = self.cfg, self.net, solved.solution
         report = node_report(net, sol, self.context())
-        decisions = build_decisions(net, sol, report, tol=cfg.quantity_tol)
-        decisions = add_markdown_evidence(decisions, report, self.pricing, self.fa.keys)
+        decisions = _decisions(net, sol, report, self.pricing, self.fa.keys, cfg)
         summary = summarize(net, sol, report, decisions, budget=solved.budget)
         stats = dict(sol.stats)
         stats["demand_time_s"] = self.demand_time_s
@@ -507,6 +511,15 @@ class PreparedPlan:
         return results
 
 
+def _decisions(net: Network, sol: NetworkSolution, report: pd.DataFrame,
+               pricing: PricingResult, keys: pd.DataFrame, cfg: PlanConfig) -> pd.DataFrame:
+    """The decisions table of a solve, explained unless ``cfg.explain`` is false."""
+    decisions = build_decisions(net, sol, report, tol=cfg.quantity_tol, explain=cfg.explain)
+    if cfg.explain:
+        decisions = add_markdown_evidence(decisions, report, pricing, keys)
+    return decisions
+
+
 def prepare(
     forecast: pd.DataFrame,
     supply: SupplyTables | Mapping[str, pd.DataFrame],
@@ -514,6 +527,7 @@ def prepare(
     price_forecasts: pd.DataFrame | Sequence[pd.DataFrame] | None = None,
     *,
     validated: bool = False,
+    networks: NetworkCache | None = None,
 ) -> PreparedPlan:
     """Steps 1-4 of :func:`plan`: validate, build the network, demand and prices.
 
@@ -530,7 +544,8 @@ def prepare(
     tables = supply if validated and isinstance(supply, SupplyTables) else validate_supply(
         supply)
     fa = forecast_array(forecast)
-    net = build_network(fa.keys, tables, cfg.cost_model())
+    build = build_network if networks is None else networks.build
+    net = build(fa.keys, tables, cfg.cost_model())
     dem_nodes = net.nodes.iloc[net.demand_nodes]
     h, g, s = (dem_nodes[c].to_numpy(float) for c in ("holding_cost", "shortage_cost",
                                                        "salvage_value"))
@@ -599,8 +614,7 @@ def _replan(prep: PreparedPlan, solved: Solved, spec: DisruptionSpec,
     dctx = NodeContext(demand, price, ctx.list_price, cr, newsvendor_quantity(demand, cr),
                        cfg.review_period, ctx.pricing, cfg.report_levels, cfg.excess_quantile)
     report = node_report(dnet, sol, dctx)
-    decisions = build_decisions(dnet, sol, report, tol=cfg.quantity_tol)
-    decisions = add_markdown_evidence(decisions, report, ctx.pricing, prep.fa.keys)
+    decisions = _decisions(dnet, sol, report, ctx.pricing, prep.fa.keys, cfg)
     summary = summarize(dnet, sol, report, decisions, budget=solved.budget)
     objective = sol.stats["objective"]
     return DisruptionResult(spec.label, objective - base_objective, base_objective, objective,

@@ -342,8 +342,9 @@ class OptimizerPolicy:
     def __post_init__(self) -> None:
         self.keys = self.keys[GROUP_IDS].reset_index(drop=True).astype(str)
         self._index = {tuple(r): i for i, r in enumerate(self.keys.itertuples(index=False))}
+        # a review executes the plan's quantities and prices: its decision texts are left out
         self.plan_config = replace(
-            self.plan_config, disruptions=(),
+            self.plan_config, disruptions=(), explain=False,
             price_elasticity=self.elasticity if self.elasticity is not None else None,
             markdowns=self.plan_config.markdowns if self.elasticity is not None else ())
         tables = validate_supply(self.supply)
