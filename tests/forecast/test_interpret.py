@@ -40,6 +40,9 @@ def trained(tmp_path_factory, tracking_uri):
         f"data.source.cache_dir={out / 'generated'}",
         "register_model=false",
         "loader.num_workers=0",  # two test workers share 2 cores: no loader process
+        # no evaluate.py follows: its baselines (LightGBM, AutoETS on 200 series) are not
+        # computed beside this training (they tripled the fixture's time)
+        "prefetch_baselines.enabled=false",
     ]
     cfg = compose_config("train", overrides, out)
     return run(cfg), out
