@@ -10,7 +10,8 @@ partial table behind and concurrent runs at worst compute the same table twice.
 
 The key holds:
 
-* ``data``: :func:`stockcast.schema.panel_fingerprint` of the panel (every value hashed);
+* ``data``: :func:`stockcast.schema.table_sha256` of the panel (every value hashed; the
+  ``data_sha256`` of :func:`~stockcast.schema.panel_fingerprint`);
 * ``forecaster``: its configuration, ``forecaster.config()`` when it has one (the baselines
   do: class, every field, the dataset-spec fields that matter), else a dataclass's class and
   fields; other objects cannot be keyed safely and are refused;
@@ -35,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from stockcast.forecast.protocol import Forecaster
-from stockcast.schema import panel_fingerprint
+from stockcast.schema import table_sha256
 
 
 def forecaster_config(forecaster: Any) -> dict[str, Any]:
@@ -105,7 +106,7 @@ class CachedForecaster:
         """Hex digest identifying one request (data, configuration, origins, horizon, levels)."""
         origin_list = [int(origins)] if np.isscalar(origins) else [int(o) for o in origins]
         payload = {
-            "data": panel_fingerprint(panel)["data_sha256"],
+            "data": table_sha256(panel),  # panel_fingerprint's data_sha256, without its shape
             "forecaster": forecaster_config(self.forecaster),
             "origins": origin_list,
             "horizon": int(horizon),
