@@ -44,6 +44,7 @@ from stockcast.data.validation import raise_if
 from stockcast.errors import Issue
 from stockcast.optimization.distribution import NODE_KEYS
 from stockcast.optimization.newsvendor import critical_ratio
+from stockcast.schema import table_sha256
 
 
 @dataclass
@@ -275,15 +276,10 @@ class NetworkCache:
 
 
 def _graph_key(demand_keys: pd.DataFrame, supply: SupplyTables, table: str) -> str:
-    h = hashlib.sha1(table.encode())
     frames = (demand_keys[NODE_KEYS],
               supply.economics.drop(columns=list(STOCK_COLUMNS), errors="ignore"),
               supply.suppliers, supply.lanes, supply.locations)
-    for df in frames:
-        h.update(repr((list(df.columns), [str(t) for t in df.dtypes])).encode())
-        h.update(pd.util.hash_pandas_object(df, index=True).to_numpy().tobytes())
-        h.update(b"|")
-    return h.hexdigest()
+    return hashlib.sha1("|".join([table, *map(table_sha256, frames)]).encode()).hexdigest()
 
 
 def price_network(net: Network, costs: CostModel) -> Network:
