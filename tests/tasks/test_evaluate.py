@@ -159,6 +159,16 @@ def test_synthetic_evaluation_reports_ratios_to_the_true_quantiles(synthetic_smo
     assert set(by_h.horizon) == {1, 2, 3} and (by_h[by_h.model == "lightgbm"].mae_ratio == 1.0).all()
     m = mlflow.get_run(ev.run_id).data.metrics
     assert m["test_pinball_vs_true_quantiles"] == pytest.approx(truth.loc["tft", "pinball"])
+    # the attainable limit (only what is known at the origin) is reported beside it: never
+    # better than the clairvoyant truth, and the model's ratio to it is logged too
+    attainable = ev.relative["attainable_quantiles"].set_index("model")
+    assert truth.loc["attainable_quantiles", "pinball"] >= 1.0
+    assert attainable.loc["tft", "pinball"] == pytest.approx(
+        truth.loc["tft", "pinball"] / truth.loc["attainable_quantiles", "pinball"], rel=1e-6)
+    assert m["test_pinball_vs_attainable_quantiles"] == pytest.approx(attainable.loc["tft", "pinball"])
+    assert "attainable_quantiles_by_horizon" in ev.relative
+    # neither truth is a baseline the model is measured against
+    assert mlflow.get_run(ev.run_id).data.tags["summary.best_baseline"] not in {"true_quantiles", "attainable_quantiles"}
 
 
 def test_champion_gate_can_decide_on_backtest_cost(smoke_train, second_model, tmp_path):

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from stockcast.data.spec import DatasetSpec
@@ -119,6 +120,110 @@ class TruthForecaster:
             t = rows[(rows[TIME_IDX] > o) & (rows[TIME_IDX] <= o + int(horizon))].copy()
             t[HORIZON] = (t[TIME_IDX] - o).astype(int)
             t[FORECAST_ORIGIN] = date_of.get(o, pd.NaT)
+            tables.append(t)
+        out = pd.concat(tables, ignore_index=True)
+        out = out[[*GROUP_IDS, PERIOD, FORECAST_ORIGIN, HORIZON, *cols]]
+        return out.sort_values([FORECAST_ORIGIN, *GROUP_IDS, HORIZON], ignore_index=True)
+
+
+class ConditionalTruthForecaster:
+    """The generator's demand law given only what is known at each origin: the attainable
+    bound (:func:`~stockcast.data.synthetic.truth.conditional_quantiles`).
+
+    :class:`TruthForecaster` serves the true quantiles, which condition on every driver as
+    it was realised, including the ones no forecaster can know at the origin (the sentiment
+    index beyond its lead, the market index, the true temperature). This one integrates
+    those over their law given the data up to the origin, so its loss is what a forecaster
+    that knew the generator's equations could reach: the fair reference for "how close to
+    the limit", where the clairvoyant truth overstates the limit more the longer the horizon.
+
+    Args:
+        world: The generator's drawn world (:func:`~stockcast.data.synthetic.generator.world_of`).
+        name: Forecaster name (the ``model`` of a cross-validation table).
+        levels: Quantile levels served when ``forecast`` is not given any.
+    """
+
+    def __init__(self, world, name: str = "attainable_quantiles",
+                 levels: Sequence[float] | None = None) -> None:
+        from stockcast.data.synthetic.truth import QUANTILES
+
+        self.world = world
+        self.name = name
+        self.levels = sorted(float(q) for q in (levels or QUANTILES))
+        n_stores = len(world.store_ids)
+        self._series = {(str(world.item_ids[i]), str(world.store_ids[j])): i * n_stores + j
+                        for i in range(len(world.item_ids)) for j in range(n_stores)}
+
+    @classmethod
+    def from_spec(cls, spec: DatasetSpec, name: str = "attainable_quantiles") -> ConditionalTruthForecaster:
+        """The attainable bound of a dataset drawn by :func:`stockcast.data.synthetic.generate`.
+
+        Raises:
+            TruthUnavailable: The dataset has no generator, or another generator.
+        """
+        if spec.generator is None:
+            raise TruthUnavailable(f"dataset {spec.name} has no generator truth")
+        from stockcast.data.synthetic.generator import world_of
+
+        try:
+            world = world_of(spec.generator)
+        except ValueError as err:
+            raise TruthUnavailable(f"dataset {spec.name}: {err}") from err
+        return cls(world, name)
+
+    def forecast(
+        self,
+        panel: pd.DataFrame,
+        origins: Sequence[int],
+        horizon: int,
+        quantiles: Sequence[float] | None = None,
+    ) -> pd.DataFrame:
+        """Attainable quantiles of the panel's rows ``origin + 1 .. origin + horizon`` of each
+        origin (:class:`~stockcast.forecast.protocol.Forecaster`; the horizon stops at the end
+        of the panel).
+
+        Raises:
+            ValueError: Bad horizon, no origin, or panel periods or series the generator did
+                not draw (named).
+        """
+        from stockcast.data.synthetic.truth import conditional_quantiles
+
+        if int(horizon) < 1:
+            raise ValueError(f"{self.name}: horizon must be >= 1, got {horizon}")
+        if not len(origins):
+            raise ValueError(f"{self.name}: no origin given")
+        levels = self.levels if quantiles is None else sorted({float(q) for q in quantiles})
+        w, H = self.world, int(horizon)
+        date_of = (panel.drop_duplicates(TIME_IDX).set_index(TIME_IDX)[PERIOD]
+                   .pipe(pd.to_datetime))
+        dates = pd.DatetimeIndex(w.dates)
+        missing = sorted(set(date_of) - set(dates))
+        if missing:
+            raise ValueError(f"{self.name}: panel periods not drawn by the generator: "
+                             f"{[str(d.date()) for d in missing[:5]]}")
+        keys = panel[list(GROUP_IDS)].astype(str).drop_duplicates()
+        series = [self._series.get((i, loc)) for i, loc in keys.itertuples(index=False)]
+        unknown = [tuple(k) for k, s in zip(keys.itertuples(index=False), series, strict=True)
+                   if s is None]
+        if unknown:
+            raise ValueError(f"{self.name}: series not drawn by the generator: {unknown[:5]}")
+        at = {int(o): int(dates.get_loc(date_of[int(o)])) for o in origins}
+        q = conditional_quantiles(w, list(at.values()), H, levels)   # (S, o, h, level)
+        rows = panel[[*GROUP_IDS, PERIOD, TIME_IDX]].assign(
+            item_id=panel["item_id"].astype(str), location_id=panel["location_id"].astype(str),
+            period=pd.to_datetime(panel[PERIOD]))
+        index = pd.MultiIndex.from_frame(keys)
+        pos = dict(zip(index, series, strict=True))
+        cols = [quantile_column(lv) for lv in levels]
+        tables = []
+        for k, (o, p) in enumerate(at.items()):
+            t = rows[(rows[TIME_IDX] > o) & (rows[TIME_IDX] <= o + H)].copy()
+            t[HORIZON] = (t[TIME_IDX] - o).astype(int)
+            t[FORECAST_ORIGIN] = date_of.get(o, pd.NaT)
+            s = np.array([pos[key] for key in zip(t["item_id"], t["location_id"], strict=True)],
+                         dtype=int)
+            step = dates.get_indexer(t[PERIOD]) - p                    # 1..H
+            t[cols] = q[s, k, step - 1, :]
             tables.append(t)
         out = pd.concat(tables, ignore_index=True)
         out = out[[*GROUP_IDS, PERIOD, FORECAST_ORIGIN, HORIZON, *cols]]

@@ -51,7 +51,7 @@ from stockcast.forecast.interpret import (
 )
 from stockcast.forecast.protocol import Forecaster, by_model, cross_validate
 from stockcast.forecast.scenarios import as_of, price_response, price_settings
-from stockcast.forecast.truth import TruthForecaster, TruthUnavailable
+from stockcast.forecast.truth import ConditionalTruthForecaster, TruthForecaster, TruthUnavailable
 from stockcast.plots.forecast import (
     attention_chart,
     calibration_chart,
@@ -103,9 +103,10 @@ def run(cfg: DictConfig) -> EvalResult:
     if bundle.calibration is not None:  # the model's own quantiles, side by side
         forecasters.append(bundle.uncalibrated())
     forecasters += baselines(cfg, spec)
-    truth = _truth(cfg, spec)
-    if truth is not None:  # synthetic data: the generator's true quantiles, the physical limit
-        forecasters.append(truth)
+    # synthetic data: the generator's true quantiles (clairvoyant: every driver as realised)
+    # and its law given only what is known at each origin (the attainable limit)
+    truths = _truths(cfg, spec)
+    forecasters += truths
 
     with tracked_run(
         cfg.logger.experiment_name,
@@ -128,7 +129,7 @@ def run(cfg: DictConfig) -> EvalResult:
             mlflow.log_metrics({"baseline_cache_hits": sum(f.hits for f in cached),
                                 "baseline_cache_misses": sum(f.misses for f in cached)})
         summary, children = _score_models(cfg, forecasts, timings, scale, origins, horizon, parent.info.run_id)
-        relative = _relative(cfg, summary, forecasts, bundle.name, truth)
+        relative = _relative(cfg, summary, forecasts, bundle.name, truths)
         mlflow.log_metrics(forecast_metrics(forecasts[bundle.name], prefix="test", scale=scale))
         fig = comparison_chart(summary, highlight=bundle.name)
         mlflow.log_figure(fig, "summary/comparison.png")
@@ -148,26 +149,33 @@ def run(cfg: DictConfig) -> EvalResult:
         )
 
 
-def _truth(cfg: DictConfig, spec) -> Forecaster | None:
-    """The generator's true quantiles as a forecaster when the data is synthetic."""
-    name = cfg.evaluation.get("truth")
-    if not name or spec.generator is None:
-        return None
-    try:
-        return TruthForecaster.from_spec(spec, name=str(name))
-    except TruthUnavailable:
-        return None
+def _truths(cfg: DictConfig, spec) -> list[Forecaster]:
+    """On synthetic data, the generator's true quantiles (``evaluation.truth``) and its
+    attainable quantiles (``evaluation.truth_attainable``) as forecasters; each null = off."""
+    out: list[Forecaster] = []
+    if spec.generator is None:
+        return out
+    for key, cls in (("truth", TruthForecaster), ("truth_attainable", ConditionalTruthForecaster)):
+        name = cfg.evaluation.get(key)
+        if not name:
+            continue
+        try:
+            out.append(cls.from_spec(spec, name=str(name)))
+        except TruthUnavailable:
+            continue
+    return out
 
 
-def _relative(cfg, summary, forecasts, model_name, truth) -> dict[str, pd.DataFrame]:
+def _relative(cfg, summary, forecasts, model_name, truths) -> dict[str, pd.DataFrame]:
     """Every model's accuracy as a ratio to the reference baseline (``evaluation.reference``,
-    LightGBM) and, on synthetic data, to the true quantiles; overall and per horizon. Logged
-    as tables and as ``test_<metric>_vs_<reference>`` metrics of the model."""
-    refs = [r for r in (cfg.evaluation.get("reference"), truth.name if truth is not None else None)
-            if r and r in forecasts]
+    LightGBM) and, on synthetic data, to the true and the attainable quantiles; overall and
+    per horizon. Logged as tables and as ``test_<metric>_vs_<reference>`` metrics of the
+    model."""
+    truth_names = [t.name for t in truths]
+    refs = [r for r in (cfg.evaluation.get("reference"), *truth_names) if r and r in forecasts]
     out: dict[str, pd.DataFrame] = {}
     # the best baseline on the primary metric: what the model has to beat, in one line
-    own = {model_name, f"{model_name}_uncalibrated", truth.name if truth is not None else None}
+    own = {model_name, f"{model_name}_uncalibrated", *truth_names}
     rivals = summary[~summary["model"].isin(own)]
     if len(rivals):
         best = str(rivals.sort_values("pinball").iloc[0]["model"])

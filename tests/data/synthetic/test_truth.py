@@ -135,3 +135,96 @@ def test_true_quantiles_match_scipy():
         want = np.where(np.isinf(size), stats.poisson.ppf(level, mean), nb)
         want = np.where(mean > 0, want, 0.0)
         np.testing.assert_array_equal(got[:, j], want, err_msg=f"level {level}")
+
+
+# --------------------------------------------------------------------- attainable quantiles
+@pytest.fixture(scope="module")
+def world():
+    from stockcast.data.synthetic.generator import world_of
+
+    return world_of({"_target_": "stockcast.data.synthetic.generate", "n_items": 16,
+                     "n_stores": 6, "n_dcs": 2, "periods": 130, "seed": 5})
+
+
+def _truth_at(w, origins, horizon):
+    t = np.asarray(origins)[:, None] + np.arange(1, horizon + 1)[None, :]
+    mean = w.mean[:, t]
+    return t, true_quantiles(mean, np.broadcast_to(w.size[:, None, None], mean.shape), QUANTILES)
+
+
+def test_world_of_draws_the_world_generate_publishes(world):
+    from stockcast.data.synthetic import generate
+
+    data = generate(n_items=16, n_stores=6, n_dcs=2, periods=130, seed=5)
+    published = data.truth["truth_demand"]
+    assert np.allclose(published["mean"].to_numpy(), world.mean.ravel())
+    assert (published["demand"].to_numpy() == world.demand.ravel()).all()
+    from stockcast.data.synthetic.generator import world_of
+
+    with pytest.raises(ValueError, match="not stockcast.data.synthetic.generate"):
+        world_of({"_target_": "my.generator", "n_items": 2})
+    with pytest.raises(ValueError, match="unknown generator argument"):
+        world_of({"n_itemz": 2})
+
+
+def test_attainable_quantiles_equal_the_truth_when_nothing_is_unknown(world):
+    import dataclasses
+
+    from stockcast.data.synthetic.truth import conditional_quantiles
+
+    known = dataclasses.replace(world, sent_effect=0 * world.sent_effect,
+                                market_effect=0 * world.market_effect,
+                                temp_effect=0 * world.temp_effect)
+    origins = [30, 60, 90]
+    _, truth = _truth_at(known, origins, 6)
+    assert np.array_equal(conditional_quantiles(known, origins, 6), truth)
+
+
+def test_attainable_quantiles_are_calibrated_and_lose_to_the_truth_more_with_the_horizon(world):
+    from stockcast.data.synthetic.truth import conditional_quantiles
+
+    origins, H = list(range(20, 120, 3)), 8
+    q = conditional_quantiles(world, origins, H)
+    t, truth = _truth_at(world, origins, H)
+    y = world.demand[:, t]
+    assert (np.diff(q, axis=-1) >= 0).all()                       # no crossing
+    levels = np.asarray(QUANTILES)
+
+    def pinball(qq):
+        d = y[..., None] - qq
+        return np.maximum(levels * d, (levels - 1) * d).mean(axis=(0, 1, 3))
+
+    att, tru = pinball(q), pinball(truth)
+    # the truth knows the realised drivers: it is at least as good at every horizon, and
+    # the gap widens once the sentiment lead (2 periods) is used up
+    assert (att >= tru - 1e-9).all()
+    assert att[-1] / tru[-1] > att[0] / tru[0] + 0.05
+    # it is the correct conditional law: its quantiles are hit as often as the truth's
+    # (integer demand: both a little above the level)
+    for j in range(len(levels)):
+        assert (y <= q[..., j]).mean() == pytest.approx((y <= truth[..., j]).mean(), abs=0.015)
+    with pytest.raises(ValueError, match="must lie inside"):
+        conditional_quantiles(world, [world.n_total - 3], 8)
+
+
+def test_the_attainable_forecaster_serves_the_panel_rows_of_each_origin(world):
+    from stockcast.data.synthetic.truth import conditional_quantiles
+    from stockcast.forecast.truth import ConditionalTruthForecaster
+    from stockcast.schema import TIME_IDX
+
+    S, T = world.n_series, world.periods
+    panel = pd.DataFrame({"item_id": np.repeat(world.item_ids[world.item_of], T),
+                          "location_id": np.repeat(world.store_ids[world.store_of], T),
+                          "period": np.tile(world.dates[:T], S), TIME_IDX: np.tile(np.arange(T), S),
+                          "demand": world.demand[:, :T].ravel()})
+    fc = ConditionalTruthForecaster(world).forecast(panel, [100, 110], 4)
+    assert len(fc) == S * 2 * 4 and set(fc.horizon) == {1, 2, 3, 4}
+    q = conditional_quantiles(world, [100, 110], 4)
+    s = 7  # item 1, store 1
+    row = fc[(fc.item_id == world.item_ids[1]) & (fc.location_id == world.store_ids[1])
+             & (fc.forecast_origin == world.dates[110]) & (fc.horizon == 3)]
+    assert row["period"].iloc[0] == world.dates[113]
+    assert row[[f"q{lv:g}" for lv in QUANTILES]].to_numpy()[0].tolist() == q[s, 1, 2].tolist()
+    stranger = panel.assign(item_id=panel["item_id"].where(panel["item_id"] != world.item_ids[0], "item_x"))
+    with pytest.raises(ValueError, match="not drawn by the generator"):
+        ConditionalTruthForecaster(world).forecast(stranger, [100], 4)

@@ -65,6 +65,13 @@ PACK_SIZES = (1, 2, 4, 6, 12)
 PACK_EFFECT = -0.3  # log-demand per log pack size
 STORE_SIZE_EFFECT = 1.0  # log-demand per log store size
 SENTIMENT_AR = 0.6
+#: The regional weather anomaly's AR(1) coefficient, and the sd (deg C) of the store noise on it.
+WEATHER_AR = 0.6
+WEATHER_STORE_SD = 0.5
+#: Market index: Gaussian random-walk step sd, and a cycle of this amplitude and period (years).
+MARKET_STEP_SD = 0.15
+MARKET_CYCLE_AMPLITUDE = 0.5
+MARKET_CYCLE_YEARS = 3.5
 
 
 class Streams(NamedTuple):
@@ -119,9 +126,15 @@ class World:
         regular, price, discount: Regular price, price paid and discount ``(s, t)``.
         promo: Promotion flag ``(s, t)``.
         temperature: True temperature ``(j, t)``; ``forecast``: its noisy forecast.
+        temperature_normal: The climatological temperature ``(j, t)`` the anomaly (AR(1)
+            per region plus store noise) is added to; ``forecast_error_sd``: the forecast
+            error's standard deviation (deg C).
         sentiment: Sentiment index ``(i, sentiment_lag + t)``: column ``c`` holds the value
             observed at period ``c - sentiment_lag``, which drives period ``c``.
-        market: Market index ``(t)``.
+        market: Market index ``(t)``: a Gaussian random walk plus a slow cycle, standardised
+            on the history; ``market_cycle`` is the cycle ``(t)`` and ``market_step_sd`` the
+            walk's step standard deviation, both in the index's standardised units.
+        shock: The regime change (:func:`parse_regime_change`) or ``None``.
         noise_known: ``(s, t)``; ``noise_unknown``: ``(i, sentiment_lag + periods)``.
         mean: Mean demand ``(s, t)``; ``demand``: realised demand ``(s, t)``.
     """
@@ -166,8 +179,13 @@ class World:
     promo: np.ndarray
     temperature: np.ndarray
     forecast: np.ndarray
+    temperature_normal: np.ndarray
+    forecast_error_sd: float
     sentiment: np.ndarray
     market: np.ndarray
+    market_cycle: np.ndarray
+    market_step_sd: float
+    shock: dict[str, Any] | None
     noise_known: np.ndarray
     noise_unknown: np.ndarray
     mean: np.ndarray
@@ -317,15 +335,11 @@ def simulate(
     price = np.round(regular * (1 - discount), 2).clip(0.01)
 
     # weather: true temperature per store, noisy forecast -----------------------------------
-    anomaly = _ar1(r_weather, (n_dcs, T), 0.6)[store_dc] * WEATHER_ANOMALY_SD + r_weather.normal(
-        0, 0.5, (n_stores, T)
+    anomaly = _ar1(r_weather, (n_dcs, T), WEATHER_AR)[store_dc] * WEATHER_ANOMALY_SD + r_weather.normal(
+        0, WEATHER_STORE_SD, (n_stores, T)
     )
-    temperature = np.round(
-        clim_mean[:, None]
-        - clim_amp[:, None] * np.cos(2 * np.pi * (doy - 15) / 365.25)[None, :]
-        + anomaly,
-        1,
-    )
+    normal = clim_mean[:, None] - clim_amp[:, None] * np.cos(2 * np.pi * (doy - 15) / 365.25)[None, :]
+    temperature = np.round(normal + anomaly, 1)
     forecast = np.round(temperature + r_weather.normal(0, forecast_error_sd, temperature.shape), 1)
 
     # sentiment (leads demand), market index, noise ------------------------------------------
@@ -334,9 +348,11 @@ def simulate(
         # column c holds the sentiment observed at period c - lag, which drives period c
         sentiment_full[:, shock["period"] :] += shock["size"]
     sentiment_driver = sentiment_full[:, :T]  # value at t - lag drives period t
-    walk = np.cumsum(r_market.normal(0, 0.15, T)) + 0.5 * np.sin(2 * np.pi * years / 3.5)
+    cycle = MARKET_CYCLE_AMPLITUDE * np.sin(2 * np.pi * years / MARKET_CYCLE_YEARS)
+    walk = np.cumsum(r_market.normal(0, MARKET_STEP_SD, T)) + cycle
     hist = walk[:periods]
-    market = np.round((walk - hist.mean()) / (hist.std() or 1.0), 3)
+    market_scale = hist.std() or 1.0
+    market = np.round((walk - hist.mean()) / market_scale, 3)
     noise_known = np.round(r_noise.standard_normal((S, T)), 3)
     noise_unknown = np.round(r_noise.standard_normal((n_items, sentiment_lag + periods)), 3)
 
@@ -413,8 +429,13 @@ def simulate(
         promo=promo,
         temperature=temperature,
         forecast=forecast,
+        temperature_normal=normal,
+        forecast_error_sd=float(forecast_error_sd),
         sentiment=sentiment_full,
         market=market,
+        market_cycle=cycle / market_scale,
+        market_step_sd=MARKET_STEP_SD / market_scale,
+        shock=shock,
         noise_known=noise_known,
         noise_unknown=noise_unknown,
         mean=mean,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from stockcast.data.synthetic.demand import (
     Streams,
+    World,
     covariate_tables,
     parse_regime_change,
     simulate,
@@ -79,35 +81,14 @@ def generate(
         "quantiles": list(quantiles) if quantiles is not None else None,
         "version": GENERATOR_VERSION,
     }
-    shock = parse_regime_change(regime_change, periods)
+    rng, world = _draw(n_items, n_stores, n_dcs, periods, freq, seed, start=start,
+                       horizon=horizon, intermittent_share=intermittent_share,
+                       sentiment_lag=sentiment_lag, forecast_error_sd=forecast_error_sd,
+                       regime_change=regime_change)
+    shock = world.shock
     if shock is not None:
         params["regime_change"] = dict(shock)
-    if n_items < 1 or n_stores < 1 or n_dcs < 1:
-        raise ValueError("n_items, n_stores and n_dcs must be >= 1")
-    if n_dcs > n_stores:
-        raise ValueError(
-            f"n_dcs ({n_dcs}) cannot exceed n_stores ({n_stores}): every DC serves stores"
-        )
-    if periods < 2 or horizon < 0 or sentiment_lag < 0:
-        raise ValueError("periods must be >= 2, horizon and sentiment_lag >= 0")
-    if not 0 <= intermittent_share <= 1:
-        raise ValueError("intermittent_share must lie in [0, 1]")
     n_sup = n_suppliers or max(2, math.ceil(n_items / 4))
-    rng = Streams.from_seed(seed)
-    world = simulate(
-        rng,
-        n_items,
-        n_stores,
-        n_dcs,
-        periods,
-        freq,
-        start=start,
-        horizon=horizon,
-        intermittent_share=intermittent_share,
-        sentiment_lag=sentiment_lag,
-        forecast_error_sd=forecast_error_sd,
-        shock=shock,
-    )
     if shock is not None:
         params["regime_change"]["date"] = str(world.dates[shock["period"]].date())
     demand, covariates = covariate_tables(world)
@@ -133,3 +114,65 @@ def generate(
         truth={name: truth[name] for name in TRUTH_TABLES},
         params=params,
     )
+
+
+def world_of(generator: Mapping[str, Any]) -> World:
+    """Every driver a :func:`generate` configuration draws (:class:`World`), without tables.
+
+    Args:
+        generator: :func:`generate`'s keyword arguments, e.g. a data config's
+            ``source.generator`` (its ``_target_`` must be this function or absent); the
+            arguments that only shape the tables (``quantiles``, ``n_suppliers``) are ignored.
+
+    Raises:
+        ValueError: Another generator, or arguments :func:`generate` would refuse.
+    """
+    kwargs = dict(generator)
+    target = kwargs.pop("_target_", None)
+    if target not in (None, f"{__name__.rsplit('.', 1)[0]}.generate", f"{__name__}.generate"):
+        raise ValueError(f"world_of: generator {target} is not stockcast.data.synthetic.generate")
+    kwargs.pop("quantiles", None)
+    kwargs.pop("n_suppliers", None)
+    defaults = inspect.signature(generate).parameters
+    unknown = sorted(set(kwargs) - set(defaults))
+    if unknown:
+        raise ValueError(f"world_of: unknown generator argument(s) {unknown}")
+    args = {k: p.default for k, p in defaults.items() if k not in ("quantiles", "n_suppliers")}
+    args.update(kwargs)
+    positional = [args.pop(k) for k in ("n_items", "n_stores", "n_dcs", "periods", "freq", "seed")]
+    return _draw(*positional, **args)[1]
+
+
+def _draw(n_items: int, n_stores: int, n_dcs: int, periods: int, freq: str, seed: int, *,
+          start: str, horizon: int, intermittent_share: float, sentiment_lag: int,
+          forecast_error_sd: float, regime_change: dict[str, Any] | None
+          ) -> tuple[Streams, World]:
+    """Validate the sizes and draw the world: the random streams (the supply stream still
+    unused) and :class:`World`."""
+    shock = parse_regime_change(regime_change, periods)
+    if n_items < 1 or n_stores < 1 or n_dcs < 1:
+        raise ValueError("n_items, n_stores and n_dcs must be >= 1")
+    if n_dcs > n_stores:
+        raise ValueError(
+            f"n_dcs ({n_dcs}) cannot exceed n_stores ({n_stores}): every DC serves stores"
+        )
+    if periods < 2 or horizon < 0 or sentiment_lag < 0:
+        raise ValueError("periods must be >= 2, horizon and sentiment_lag >= 0")
+    if not 0 <= intermittent_share <= 1:
+        raise ValueError("intermittent_share must lie in [0, 1]")
+    rng = Streams.from_seed(seed)
+    world = simulate(
+        rng,
+        n_items,
+        n_stores,
+        n_dcs,
+        periods,
+        freq,
+        start=str(start),
+        horizon=horizon,
+        intermittent_share=intermittent_share,
+        sentiment_lag=sentiment_lag,
+        forecast_error_sd=forecast_error_sd,
+        shock=shock,
+    )
+    return rng, world

@@ -17,8 +17,12 @@ from scipy import special
 from stockcast.data.synthetic.demand import (
     CATEGORIES,
     PACK_EFFECT,
+    SENTIMENT_AR,
     STORE_SIZE_EFFECT,
     TEMPERATURE_REF,
+    WEATHER_ANOMALY_SD,
+    WEATHER_AR,
+    WEATHER_STORE_SD,
     World,
 )
 
@@ -405,3 +409,150 @@ def effects_table(
         row("noise_static", "noise_static", "items", "static", 0.0, "-", "pure noise"),
     ]
     return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------- attainable truth
+#: Gauss-Hermite nodes over the log mean's unknown part (a smooth lognormal mixture).
+_GH_NODES = 16
+
+
+def conditional_quantiles(
+    w: World,
+    origins: Sequence[int],
+    horizon: int,
+    levels: Sequence[float] = QUANTILES,
+) -> np.ndarray:
+    """Quantiles of the demand law given only what is known at each origin: the attainable
+    bound for a forecaster, where :func:`true_quantiles` of ``w.mean`` is a clairvoyant one.
+
+    The true quantiles condition on every driver as it was realised. Three of them are
+    not known at a forecast origin: the sentiment index beyond its lead (``sentiment_lag``
+    periods), the market index (a random walk, observed only after the fact) and the true
+    temperature (the weather forecast is). Here each is replaced by its law given the data
+    up to the origin, so the bound holds exactly the information a forecaster can have:
+
+    * sentiment: AR(1) with coefficient ``SENTIMENT_AR`` and unit variance from the last value
+      observed (plus a sentiment regime change's jump, which is known once it starts);
+    * market index: the last value observed, plus the known cycle's change and a random
+      walk of ``h`` steps;
+    * temperature: climatology plus the anomaly's AR(1) law given the last observed
+      temperature (Gaussian conditioning), updated by the forecast of the period
+      (``forecast_error_sd``): a Gaussian posterior.
+
+    Their sum on the log mean is Gaussian (``N(0, v)``), so the demand law is a
+    NegativeBinomial (Poisson) mixed over a lognormal mean, whose quantiles are found by
+    exact steps on its CDF (Gauss-Hermite quadrature over the mean). With no uncertain
+    driver (``v = 0``) they equal :func:`true_quantiles`.
+
+    Args:
+        w: The drawn world.
+        origins: Period indices of ``w`` (0-based, into ``w.dates``) of each origin's last
+            observed period; the forecasts cover ``origin + 1 .. origin + horizon``.
+        horizon: Periods ahead (>= 1); they must lie inside ``w.dates``.
+        levels: Quantile levels in (0, 1).
+
+    Returns:
+        Array ``(series, origin, horizon, level)``.
+
+    Raises:
+        ValueError: An origin outside the drawn periods, or a horizon past them.
+    """
+    origins = np.asarray([int(o) for o in origins], dtype=int)
+    H, T = int(horizon), w.n_total
+    if H < 1:
+        raise ValueError(f"horizon must be >= 1, got {horizon}")
+    if origins.size == 0 or origins.min() < 0 or origins.max() + H >= T:
+        raise ValueError(f"origins {origins.tolist()} + horizon {H} must lie inside the "
+                         f"{T} drawn periods")
+    levels = np.asarray(levels, dtype=float)
+    if ((levels <= 0) | (levels >= 1)).any():
+        raise ValueError(f"quantile levels must lie in (0, 1), got {levels.tolist()}")
+    S = w.n_series
+    h = np.arange(1, H + 1)
+    t = origins[:, None] + h[None, :]                      # (o, h) target periods
+    it, st = w.item_of, w.store_of
+
+    # sentiment: column c drives period c and is observed at c - lag
+    lag, phi = w.sentiment_lag, SENTIMENT_AR
+    last_col = origins + lag                               # last observed column per origin
+    steps = np.maximum(t - last_col[:, None], 0)           # AR steps beyond it (o, h)
+    jump = np.zeros(w.sentiment.shape[1])
+    if w.shock is not None and w.shock["kind"] == "sentiment":
+        jump[w.shock["period"]:] = w.shock["size"]
+    s_last = w.sentiment[:, last_col] - jump[last_col][None, :]          # (i, o)
+    s_mean = jump[t][None] + (phi ** steps)[None] * s_last[:, :, None]    # (i, o, h)
+    s_var = 1.0 - phi ** (2 * steps)                                      # (o, h)
+    s_mean = np.where(steps[None] > 0, s_mean, w.sentiment[:, t])
+
+    # market index: random walk (+ its known cycle) from the last observed value
+    m_mean = (w.market[origins][:, None] + w.market_cycle[t]
+              - w.market_cycle[origins][:, None])                         # (o, h)
+    m_var = (w.market_step_sd ** 2) * h[None, :].astype(float)            # (o, h)
+
+    # temperature: anomaly a = 3 * AR(1) + store noise, conditioned on the last observed
+    # anomaly, then on the period's forecast
+    var_a = WEATHER_ANOMALY_SD**2 + WEATHER_STORE_SD**2
+    cov = WEATHER_ANOMALY_SD**2 * WEATHER_AR ** h.astype(float)           # (h)
+    a_last = w.temperature[:, origins] - w.temperature_normal[:, origins]  # (j, o)
+    prior_mean = w.temperature_normal[:, t] + (cov / var_a)[None, None] * a_last[:, :, None]
+    prior_var = var_a - cov**2 / var_a                                    # (h)
+    f_var = max(w.forecast_error_sd, 1e-9) ** 2
+    post_var = 1.0 / (1.0 / prior_var + 1.0 / f_var)                      # (h)
+    t_mean = post_var * (prior_mean / prior_var + w.forecast[:, t] / f_var)  # (j, o, h)
+
+    # the log mean with the unknowns at their conditional means; its remaining variance
+    log_mean = (np.log(np.maximum(w.mean[:, t], 1e-300))
+                - w.sent_effect[it][:, None, None] * (w.sentiment[:, t][it] - s_mean[it])
+                - w.market_effect[it][:, None, None] * (w.market[t][None] - m_mean[None])
+                - w.temp_effect[it][:, None, None] * (w.temperature[:, t][st] - t_mean[st]))
+    var = (w.sent_effect[it][:, None, None] ** 2 * s_var[None]
+           + w.market_effect[it][:, None, None] ** 2 * m_var[None]
+           + w.temp_effect[it][:, None, None] ** 2 * post_var[None, None, :])
+    zero = w.mean[:, t] <= 0
+    out = _mixture_quantiles(log_mean.ravel(), np.sqrt(var).ravel(),
+                             np.broadcast_to(w.size[:, None, None], log_mean.shape).ravel(),
+                             levels)
+    out[zero.ravel()] = 0.0
+    return out.reshape(S, len(origins), H, len(levels))
+
+
+def _mixture_quantiles(log_mean: np.ndarray, sd: np.ndarray, size: np.ndarray,
+                       levels: np.ndarray) -> np.ndarray:
+    """Quantiles ``(rows, level)`` of NegativeBinomial(exp(log_mean + sd * Z), size), Z
+    standard normal: the smallest integer ``k`` whose mixture CDF reaches the level.
+
+    The first guess is the quantile of the NegativeBinomial with the mixture's mean and
+    variance; exact mixture-CDF steps (Gauss-Hermite over Z) then correct it, one or two
+    steps as a rule."""
+    z, wts = np.polynomial.hermite_e.hermegauss(_GH_NODES)
+    wts = wts / wts.sum()
+    means = np.exp(log_mean[:, None] + sd[:, None] * z[None, :])         # (rows, nodes)
+    sizes = np.broadcast_to(size[:, None], means.shape)
+    poisson = ~np.isfinite(sizes)
+    r = np.where(poisson, 1.0, sizes)
+    mean = means @ wts
+    second = ((means + np.where(poisson, 0.0, means**2 / r)) + means**2) @ wts
+    var = np.maximum(second - mean**2, mean * (1 + 1e-9))
+    with np.errstate(divide="ignore"):
+        matched = np.where(var > mean * (1 + 1e-9), mean**2 / (var - mean), np.inf)
+    k = true_quantiles(mean, matched, levels)                            # (rows, level)
+
+    def cdf(rows: np.ndarray, kk: np.ndarray) -> np.ndarray:
+        grid = np.broadcast_to(kk[:, None], (rows.size, _GH_NODES)).copy()
+        return (_cdf(grid, means[rows], r[rows], poisson[rows]) * wts).sum(axis=1)
+
+    for j, q in enumerate(levels):
+        kj = k[:, j]
+        rows = np.arange(len(kj))
+        f = cdf(rows, kj)
+        up = rows[f < q]                          # step up until the CDF reaches q
+        while up.size:
+            kj[up] += 1.0
+            up = up[cdf(up, kj[up]) < q]
+        down = rows[(f >= q) & (kj > 0)]          # step down while k - 1 still reaches q
+        while down.size:
+            ok = cdf(down, kj[down] - 1.0) >= q
+            down = down[ok]
+            kj[down] -= 1.0
+            down = down[kj[down] > 0]
+    return k
