@@ -10,7 +10,9 @@ hindsight), and prints at each planner target (0.90, 0.95, 0.98 fill and classic
 
 * stockcast / classic inventory (with the bootstrap interval of "% less than classic") and
   controllable cost,
-* stockcast / true distribution inventory,
+* stockcast / true distribution inventory (and, with ``--attainable``, stockcast /
+  attainable distribution: the generator's law given only what is known at each review +
+  the same optimizer, the best a forecaster can know),
 * true distribution / frontier inventory.
 
 The model is a registered version (``--model``: a version number, ``models:/name/3``, a run
@@ -50,6 +52,8 @@ def parse(argv=None) -> argparse.Namespace:
                    choices=["independent", "summed", "copula", "direct"],
                    help="extra stockcast variants, one per protection-period construction")
     p.add_argument("--fill-mode", action="store_true", help="add the fill-rate-target policy")
+    p.add_argument("--attainable", action="store_true",
+                   help="add the attainable-distribution policy (what a forecaster can know)")
     p.add_argument("--targets", nargs="*", default=["classic", "0.9", "0.95", "0.98"])
     p.add_argument("--out", default=str(ROOT / "outputs" / "decision_quality"))
     p.add_argument("--overrides", nargs="*", default=[], help="extra backtest overrides")
@@ -79,6 +83,8 @@ def main(argv=None) -> int:
         model = str(trained.model_version)
         print(f"trained version {model} in {time.perf_counter() - t_start:.0f} s")
     policies = ["stockcast", "classic", "oracle", "true_distribution", "frontier"]
+    if args.attainable:
+        policies.insert(-1, "attainable_distribution")
     cfg = compose_task("backtest", [
         "data=synthetic_year", f"model={model}", f"model_name={args.model_name}",
         f"backtest.matched.targets=[{','.join(args.targets)}]",
@@ -124,6 +130,8 @@ def main(argv=None) -> int:
                 "vs_classic_ctrl_cost_%less":
                     round(float(r.get("controllable_cost_reduction_vs_classic_pct", np.nan)), 1),
                 "x_true_distribution": round(inv(p) / inv("true_distribution"), 3),
+                **({"x_attainable": round(inv(p) / inv("attainable_distribution"), 3)}
+                   if args.attainable else {}),
                 "classic_best_fill": round(float(g.loc["classic", "best_fill"]), 4),
                 "truth_x_frontier": round(inv("true_distribution") / inv("frontier"), 3),
             })

@@ -41,12 +41,27 @@ def test_backtest_end_to_end(smoke_train, tmp_path):
 
 def test_backtest_synthetic_true_distribution(tracking_uri, tmp_path):
     """On synthetic data the generator's true quantiles + the optimizer run as a policy
-    (no model needed), and stockcast-like gaps to it are reported."""
+    (no model needed), and stockcast-like gaps to it are reported; so does the attainable
+    law (only what is known at each review), which knows less than the truth."""
     cfg = compose_config("backtest", ["experiment=smoke", "data=synthetic", "max_series=6",
-                                      "backtest.policies=[true_distribution,classic,oracle]"],
+                                      "backtest.policies=[true_distribution,"
+                                      "attainable_distribution,classic,oracle]",
+                                      # its protection period (6) is fitted on 10 periods
+                                      "backtest.validation_periods=10"],
                          tmp_path)
     bt = run(cfg)
-    assert set(bt.table["policy"]) == {"true_distribution", "classic", "oracle"}
+    assert set(bt.table["policy"]) == {"true_distribution", "attainable_distribution",
+                                       "classic", "oracle"}
+    diag = bt.diagnostics.set_index("policy")
+    assert diag.loc["attainable_distribution", "pinball"] >= diag.loc["true_distribution", "pinball"]
+    assert "avg_inventory_gap_to_attainable_distribution_pct" in bt.matched
+    # where its validation window is too short for its protection period, a bound is
+    # dropped with a note and the backtest goes on
+    short = run(compose_config("backtest", ["experiment=smoke", "data=synthetic", "max_series=4",
+                                            "backtest.policies=[attainable_distribution,classic]"],
+                               tmp_path / "short"))
+    assert set(short.table["policy"]) == {"classic"}
+    assert any(n.startswith("attainable_distribution skipped: no validation origin") for n in short.notes)
     k = bt.table.set_index("policy")
     assert k.loc["oracle", "fill_rate"] >= k.loc["classic", "fill_rate"] - 1e-9
     # the true quantiles are calibrated by construction (integer quantiles of a count

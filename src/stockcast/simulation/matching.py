@@ -29,7 +29,7 @@ from stockcast.errors import InfeasibleProblemError
 from stockcast.simulation.world import Window
 
 #: The policies whose gaps every policy is reported against (when they run).
-BOUNDS = ("oracle", "true_distribution", "frontier")
+BOUNDS = ("oracle", "true_distribution", "attainable_distribution", "frontier")
 #: KPIs read off the line between the two runs that bracket a target.
 MATCHED_VALUES = ("avg_inventory", "avg_inventory_value", "total_cost", "controllable_cost",
                   "working_capital")
@@ -284,6 +284,8 @@ def matched_view(matched: pd.DataFrame) -> pd.DataFrame:
              "controllable_cost_gap_to_oracle": "ctrl_gap_oracle",
              "avg_inventory_gap_to_true_distribution_pct": "inv_gap_truth_%",
              "controllable_cost_gap_to_true_distribution": "ctrl_gap_truth",
+             "avg_inventory_gap_to_attainable_distribution_pct": "inv_gap_attainable_%",
+             "controllable_cost_gap_to_attainable_distribution": "ctrl_gap_attainable",
              "avg_inventory_gap_to_frontier_pct": "inv_gap_frontier_%",
              "controllable_cost_gap_to_frontier": "ctrl_gap_frontier"}
     view = matched[[c for c in names if c in matched]].rename(columns=names)
@@ -307,8 +309,8 @@ def _target_label(label: str, fill: float) -> str:
 def answer_lines(matched: pd.DataFrame, policy: str = "stockcast",
                  reference: str = "classic") -> list[str]:
     """One sentence per target about ``policy``: its inventory against ``reference`` with
-    the bootstrap interval, its controllable cost, its ratio to the true-distribution
-    policy; what it is when the reference cannot reach the target (with the highest fill
+    the bootstrap interval, its controllable cost, its ratios to the true-distribution and
+    the attainable-distribution policies; what it is when the reference cannot reach the target (with the highest fill
     the reference reached), or that ``policy`` cannot; and the gap between the
     true-distribution policy and the frontier where both ran."""
     if matched.empty or policy not in set(matched["policy"]):
@@ -321,6 +323,8 @@ def answer_lines(matched: pd.DataFrame, policy: str = "stockcast",
         me = rows.loc[policy]
         ref = rows.loc[reference] if reference in rows.index else None
         truth = rows.loc["true_distribution"] if "true_distribution" in rows.index else None
+        attain = (rows.loc["attainable_distribution"]
+                  if "attainable_distribution" in rows.index else None)
         if not bool(me["reached"]):
             line = f"at {where}: {policy} {_unreached(me, fill)}"
         else:
@@ -347,6 +351,10 @@ def answer_lines(matched: pd.DataFrame, policy: str = "stockcast",
             if truth is not None and bool(truth["reached"]) and policy != "true_distribution":
                 line += (f"; {inv / float(truth['avg_inventory']):.2f}x the inventory of the "
                          "true-distribution policy")
+            if (attain is not None and bool(attain["reached"])
+                    and policy != "attainable_distribution"):
+                line += (f"; {inv / float(attain['avg_inventory']):.2f}x the attainable-"
+                         "distribution policy's")
         lines.append(line)
         front = rows.loc["frontier"] if "frontier" in rows.index else None
         if (front is not None and truth is not None and bool(front["reached"])
@@ -458,6 +466,8 @@ COMPARISONS = (
     ("classic", "controllable_cost", "controllable_cost_reduction_vs_classic_pct", "less"),
     ("true_distribution", "avg_inventory", "avg_inventory_gap_to_true_distribution_pct",
      "above"),
+    ("attainable_distribution", "avg_inventory",
+     "avg_inventory_gap_to_attainable_distribution_pct", "above"),
     ("frontier", "avg_inventory", "avg_inventory_gap_to_frontier_pct", "above"),
 )
 

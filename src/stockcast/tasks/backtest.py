@@ -58,6 +58,7 @@ from stockcast.simulation.forecasts import (
     validation_forecasts,
 )
 from stockcast.simulation.matching import (
+    BOUNDS,
     answer_lines,
     bootstrap_intervals,
     matched_service,
@@ -223,6 +224,7 @@ def run(cfg: DictConfig) -> BacktestResult:
     cvs = _review_forecasts(cfg, specs, panel, world, model, version, spec, notes)
     _fit_lead_times(specs, panel, world, int(bt.get("validation_periods")
                                                or spec.split["val_periods"]), notes)
+    cvs = {n: cv for n, cv in cvs.items() if n in specs}  # bounds dropped by the fit
     replay = Replay(world, specs, {n: by_origin(cv, panel) for n, cv in cvs.items()})
     main = replay.main()
     table, by_loc, by_ech = kpi_tables(main, world)
@@ -338,14 +340,23 @@ def _experiment() -> list[str]:
 def _fit_lead_times(specs, panel, world, periods: int, notes: list[str]) -> None:
     """Fit every policy whose protection-period demand is fitted (``copula`` / ``direct``)
     on its forecaster's forecasts at the validation origins before the window (one
-    cross-validation per forecaster)."""
+    cross-validation per forecaster). A bound (``BOUNDS``) whose validation window is too
+    short is dropped from ``specs`` with a note; any other policy's error is raised."""
     done: dict[int, pd.DataFrame] = {}
-    for n, s in specs.items():
+    for n, s in list(specs.items()):
         if not getattr(s, "needs_fit", False):
             continue
         fc = s.forecaster
         if id(fc) not in done:
-            done[id(fc)] = validation_forecasts(fc, panel, world, periods)
+            try:
+                done[id(fc)] = validation_forecasts(fc, panel, world, periods)
+            except ValueError as err:
+                if n not in BOUNDS:
+                    raise
+                # a bound is a reference, not the subject: the backtest goes on without it
+                notes.append(f"{n} skipped: {err}")
+                del specs[n]
+                continue
         s.fit_lead_time(done[id(fc)], world)
         fitted = s.plan.lead_time_demand if isinstance(s, OptimizerSpec) else s.lead_time
         notes.append(f"{n}: protection-period demand {fitted.describe()}, fitted at "
@@ -382,6 +393,8 @@ def _log(cfg, version, spec, win: Window, table, by_loc, by_ech, matched, curves
                       "avg_inventory_gap_to_oracle_pct", "controllable_cost_gap_to_oracle",
                       "avg_inventory_gap_to_true_distribution_pct",
                       "controllable_cost_gap_to_true_distribution",
+                      "avg_inventory_gap_to_attainable_distribution_pct",
+                      "controllable_cost_gap_to_attainable_distribution",
                       "avg_inventory_gap_to_frontier_pct", "best_fill"):
                 for suffix in ("", "_lo", "_hi"):
                     if pd.notna(r.get(k + suffix, np.nan)):
