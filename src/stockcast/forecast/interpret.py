@@ -253,15 +253,17 @@ def price_group(spec: DatasetSpec) -> dict[str, list[str]]:
     The selling price, the list price and the discount (``spec.price``: ``column``,
     ``list_column``, ``discount_column``) describe one driver (the price paid is the list
     price less the discount), so they are replaced together and reported under the
-    selling price's name. Empty when the dataset declares no price column; only columns
-    that are known-future reals of the model take part.
+    selling price's name (also when the model sees the price only as list price and
+    discount). Empty when the dataset declares no price column; only columns that are
+    known-future reals of the model take part.
     """
     price = dict(spec.price or {})
     column = price.get("column")
-    if not column or column not in spec.known_reals:
-        return {}
     cols = [price.get(k) for k in ("column", "list_column", "discount_column")]
-    return {column: [c for c in dict.fromkeys(cols) if c and c in spec.known_reals]}
+    seen = [c for c in dict.fromkeys(cols) if c and c in spec.known_reals]
+    if not column or not seen:
+        return {}
+    return {column: seen}
 
 
 def donor_windows(training: TimeSeriesDataSet, panel: pd.DataFrame) -> TimeSeriesDataSet:

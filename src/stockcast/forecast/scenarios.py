@@ -44,10 +44,15 @@ def price_settings(spec: DatasetSpec) -> dict[str, str | None]:
             f"data config '{spec.name}': no price column declared (set data.price.column to a "
             "known-future real such as the planned selling price)"
         )
-    if price["column"] not in spec.known_reals:
+    # the model sees the planned price directly, or as list price less the discount
+    # (:func:`with_price` rewrites the discount from the new price)
+    via_discount = (price.get("list_column") and price.get("discount_column")
+                    and price["discount_column"] in spec.known_reals)
+    if price["column"] not in spec.known_reals and not via_discount:
         raise ValueError(
-            f"data config '{spec.name}': price column {price['column']!r} must be a known-future "
-            "real (known_reals) for the model to respond to planned prices"
+            f"data config '{spec.name}': price column {price['column']!r} (or, with a list "
+            "price, the discount column) must be a known-future real (known_reals) for the "
+            "model to respond to planned prices"
         )
     return {
         "column": price["column"],
