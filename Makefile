@@ -26,12 +26,10 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed
 
 ## the main job on the bundled Stallion data: train -> evaluate -> optimize -> backtest,
-## ending with "== the answer ==" (the model against its best baseline, the plan, the backtest)
+## ending with "== the answer ==" (the model against its best baseline, the plan, the backtest);
+## one process (pipeline.py) runs the four steps as `python train.py $(ARGS)` ... would
 run: install
-	$(BIN)/python train.py $(ARGS)
-	$(BIN)/python evaluate.py $(ARGS)
-	$(BIN)/python optimize.py $(ARGS)
-	$(BIN)/python backtest.py $(ARGS)
+	$(BIN)/python pipeline.py $(ARGS)
 
 ## replay the champion's decisions against actual demand (after make run)
 backtest: install

@@ -4,8 +4,8 @@ One module per entry point (``train``, ``evaluate``, ``monitor``, ``drift_demo``
 ``optimize``, ``backtest``), each with ``run(cfg) -> <Result>`` and ``summary(result) -> str``;
 the scripts at the repository root are thin ``@hydra.main`` wrappers around them. Tasks never
 import each other: a task that runs another one (the drift demo runs training, evaluation and
-the monitor the way a scheduler would) calls :func:`run_task` with a config composed from the
-other task's own config file.
+the monitor the way a scheduler would; ``pipeline`` chains the main job in one process) calls
+:func:`run_task` with a config composed from the other task's own config file.
 """
 
 from __future__ import annotations
@@ -24,3 +24,10 @@ def run_task(name: str, cfg: DictConfig) -> Any:
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; choose from {TASKS}")
     return importlib.import_module(f"stockcast.tasks.{name}").run(cfg)
+
+
+def summarize(name: str, result: Any) -> str:
+    """What task ``name``'s entry point prints for ``result`` (its ``summary``)."""
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; choose from {TASKS}")
+    return importlib.import_module(f"stockcast.tasks.{name}").summary(result)
