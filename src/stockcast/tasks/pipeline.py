@@ -5,8 +5,9 @@ composed with the same overrides, :func:`stockcast.config.compose_task`), writes
 and its log to ``<paths.log_dir>/<task>/runs/<stamp>/`` (the composed config beside them in
 ``.hydra/``), logs its MLflow runs and prints its summary; the backtest's ends with the
 answer. Running the four steps in one process imports torch, Lightning and MLflow once
-instead of four times (about 8 s each on 2 CPU cores). The steps stay separate scripts too
-(``train.py`` ...): this only chains them.
+instead of four times (about 8 s each on 2 CPU cores). Process-wide settings a step changes
+(torch's intra-op threads, set by training) are restored before the next one. The steps stay
+separate scripts too (``train.py`` ...): this only chains them.
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ def run(overrides: Sequence[str] = (), steps: Sequence[str] = STEPS,
     unknown = [s for s in steps if s not in STEPS]
     if unknown:
         raise ValueError(f"pipeline: unknown step(s) {unknown}; choose from {list(STEPS)}")
+    import torch  # every step but optimize's plan needs it; imported here to keep its defaults
+
+    threads = torch.get_num_threads()
     results: dict[str, Any] = {}
     for step in steps:
         echo(f"$ python {step}.py {' '.join(overrides)}".rstrip())
@@ -62,6 +66,8 @@ def run(overrides: Sequence[str] = (), steps: Sequence[str] = STEPS,
                 results[step] = run_task(step, cfg)
         except Exception as err:  # noqa: BLE001  (named and chained for the entry point)
             raise StepFailed(step, err) from err
+        finally:
+            torch.set_num_threads(threads)  # train sets its own: the next step starts afresh
         echo(summarize(step, results[step]))
     return results
 
