@@ -4,7 +4,8 @@ The fixtures start a throwaway PostgreSQL cluster in a temporary folder (as the 
 user when the tests run as root: PostgreSQL refuses to run as root) and an ``mlflow server``
 on 127.0.0.1 backed by it (``--serve-artifacts --artifacts-destination``). The entry points
 then run as a user runs them, in subprocesses with ``MLFLOW_TRACKING_URI=http://...``: three
-smoke trainings started together, then evaluate, optimize and backtest. Skipped only where no
+smoke trainings started together, then evaluate, optimize and backtest (chained by
+``pipeline.py``, as ``make run`` runs them). Skipped only where no
 PostgreSQL server binaries exist (``.ci/run`` installs them).
 """
 
@@ -200,11 +201,11 @@ def test_the_store_is_postgresql(server, trained):
 
 
 def test_evaluate_optimize_and_backtest_use_the_served_model(server, trained):
-    """Each task reads the registered model (and its artifacts) over HTTP and logs a run."""
-    for script, experiment in (("evaluate.py", "stockcast-evaluate"),
-                               ("optimize.py", "stockcast-optimize"),
-                               ("backtest.py", "stockcast-backtest")):
-        _finish(_task(script, server, script.removesuffix(".py")))
+    """Each task reads the registered model (and its artifacts) over HTTP and logs a run;
+    the three run as ``make run`` chains them (pipeline.py, one process)."""
+    out = _finish(_task("pipeline.py", server, "pipeline", "--steps=evaluate,optimize,backtest"))
+    assert "== the answer ==" in out
+    for experiment in ("stockcast-evaluate", "stockcast-optimize", "stockcast-backtest"):
         runs = _runs(server, experiment)
         top = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
         assert len(top) == 1 and top[0].info.status == "FINISHED", (experiment, [r.info.status for r in runs])
