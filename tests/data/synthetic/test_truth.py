@@ -228,3 +228,20 @@ def test_the_attainable_forecaster_serves_the_panel_rows_of_each_origin(world):
     stranger = panel.assign(item_id=panel["item_id"].where(panel["item_id"] != world.item_ids[0], "item_x"))
     with pytest.raises(ValueError, match="not drawn by the generator"):
         ConditionalTruthForecaster(world).forecast(stranger, [100], 4)
+
+
+@pytest.mark.parametrize("kind,size", [("level", 2.0), ("elasticity", 1.8), ("sentiment", 2.5)])
+def test_a_regime_change_is_unforeseeable_before_it_and_known_after(kind, size):
+    from stockcast.data.synthetic.generator import world_of
+    from stockcast.data.synthetic.truth import conditional_quantiles
+
+    base = {"n_items": 8, "n_stores": 4, "n_dcs": 2, "periods": 130, "seed": 11}
+    calm = world_of(base)
+    broken = world_of({**base, "regime_change": {"kind": kind, "period": 100, "size": size}})
+    # before the break is seen, the attainable law is the old regime's, also for periods after it
+    before = 100 - 1 - (2 if kind == "sentiment" else 0)     # sentiment is seen 2 periods early
+    assert np.array_equal(conditional_quantiles(broken, [before - 4, before], 8),
+                          conditional_quantiles(calm, [before - 4, before], 8))
+    # once seen, it is known
+    after = conditional_quantiles(broken, [104], 8)
+    assert not np.array_equal(after, conditional_quantiles(calm, [104], 8))

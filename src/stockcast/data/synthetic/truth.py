@@ -8,6 +8,7 @@ exact quantiles of the NegativeBinomial / Poisson demand at any level.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -432,14 +433,15 @@ def conditional_quantiles(
     up to the origin, so the bound holds exactly the information a forecaster can have:
 
     * sentiment: AR(1) with coefficient ``SENTIMENT_AR`` and unit variance from the last value
-      observed (plus a sentiment regime change's jump, which is known once it starts);
+      observed (plus a sentiment regime change's jump once it has been observed);
     * market index: the last value observed, plus the known cycle's change and a random
       walk of ``h`` steps;
     * temperature: climatology plus the anomaly's AR(1) law given the last observed
       temperature (Gaussian conditioning), updated by the forecast of the period
       (``forecast_error_sd``): a Gaussian posterior.
 
-    Their sum on the log mean is Gaussian (``N(0, v)``), so the demand law is a
+    A regime change (``w.shock``) is unforeseeable: an origin before it forecasts the old
+    regime, one after it the new. Their sum on the log mean is Gaussian (``N(0, v)``), so the demand law is a
     NegativeBinomial (Poisson) mixed over a lognormal mean, whose quantiles are found by
     exact steps on its CDF (Gauss-Hermite quadrature over the mean). With no uncertain
     driver (``v = 0``) they equal :func:`true_quantiles`.
@@ -476,11 +478,14 @@ def conditional_quantiles(
     lag, phi = w.sentiment_lag, SENTIMENT_AR
     last_col = origins + lag                               # last observed column per origin
     steps = np.maximum(t - last_col[:, None], 0)           # AR steps beyond it (o, h)
+    shock = w.shock or {}
     jump = np.zeros(w.sentiment.shape[1])
-    if w.shock is not None and w.shock["kind"] == "sentiment":
-        jump[w.shock["period"]:] = w.shock["size"]
+    if shock.get("kind") == "sentiment":
+        jump[shock["period"]:] = shock["size"]
+    # a jump is known once observed (its first column observed by the origin), not before
+    seen = (last_col >= shock["period"]) if shock.get("kind") == "sentiment" else np.ones_like(last_col, bool)
     s_last = w.sentiment[:, last_col] - jump[last_col][None, :]          # (i, o)
-    s_mean = jump[t][None] + (phi ** steps)[None] * s_last[:, :, None]    # (i, o, h)
+    s_mean = (jump[t] * seen[:, None])[None] + (phi ** steps)[None] * s_last[:, :, None]
     s_var = 1.0 - phi ** (2 * steps)                                      # (o, h)
     s_mean = np.where(steps[None] > 0, s_mean, w.sentiment[:, t])
 
@@ -500,8 +505,19 @@ def conditional_quantiles(
     post_var = 1.0 / (1.0 / prior_var + 1.0 / f_var)                      # (h)
     t_mean = post_var * (prior_mean / prior_var + w.forecast[:, t] / f_var)  # (j, o, h)
 
+    # a level or elasticity break is unforeseeable: after it, an origin before it forecasts
+    # the old regime
+    log_true = np.log(np.maximum(w.mean[:, t], 1e-300))
+    if shock.get("kind") in ("level", "elasticity"):
+        unseen = ((t >= shock["period"]) & (origins[:, None] < shock["period"]))[None]
+        if shock["kind"] == "level":
+            change = np.full(log_true.shape, math.log(shock["size"]))
+        else:
+            ratio = np.log(w.price[:, t] / w.ref_price[it][:, None, None])
+            change = (shock["size"] - 1.0) * w.elasticity[it][:, None, None] * ratio
+        log_true = log_true - np.where(unseen, change, 0.0)
     # the log mean with the unknowns at their conditional means; its remaining variance
-    log_mean = (np.log(np.maximum(w.mean[:, t], 1e-300))
+    log_mean = (log_true
                 - w.sent_effect[it][:, None, None] * (w.sentiment[:, t][it] - s_mean[it])
                 - w.market_effect[it][:, None, None] * (w.market[t][None] - m_mean[None])
                 - w.temp_effect[it][:, None, None] * (w.temperature[:, t][st] - t_mean[st]))
