@@ -96,34 +96,51 @@ class TruthForecaster:
             ValueError: Bad horizon, no origin, or ``quantiles`` asks for a level the truth
                 table does not hold.
         """
-        if int(horizon) < 1:
-            raise ValueError(f"{self.name}: horizon must be >= 1, got {horizon}")
-        if not len(origins):
-            raise ValueError(f"{self.name}: no origin given")
         levels = self.levels if quantiles is None else sorted({float(q) for q in quantiles})
         absent = sorted(set(levels) - set(self.levels))
         if absent:
             raise ValueError(f"{self.name}: the truth holds quantiles {self.levels}, not {absent}")
         cols = [quantile_column(q) for q in levels]
-        first, last = min(int(o) for o in origins), max(int(o) for o in origins) + int(horizon)
-        needed = panel[(panel[TIME_IDX] > first) & (panel[TIME_IDX] <= last)]
-        rows = needed[[*GROUP_IDS, PERIOD, TIME_IDX]].assign(
-            item_id=needed["item_id"].astype(str), location_id=needed["location_id"].astype(str),
-            period=pd.to_datetime(needed[PERIOD]))
+        rows, _ = _origin_rows(self.name, panel, origins, horizon)
         truth = self.truth[self.truth[PERIOD].isin(rows[PERIOD].unique())]
-        rows = rows.merge(truth[[*GROUP_IDS, PERIOD, *cols]], on=[*GROUP_IDS, PERIOD])
-        date_of = (panel.drop_duplicates(TIME_IDX).set_index(TIME_IDX)[PERIOD]
-                   .pipe(pd.to_datetime))
-        tables = []
-        for origin in origins:
-            o = int(origin)
-            t = rows[(rows[TIME_IDX] > o) & (rows[TIME_IDX] <= o + int(horizon))].copy()
-            t[HORIZON] = (t[TIME_IDX] - o).astype(int)
-            t[FORECAST_ORIGIN] = date_of.get(o, pd.NaT)
-            tables.append(t)
-        out = pd.concat(tables, ignore_index=True)
-        out = out[[*GROUP_IDS, PERIOD, FORECAST_ORIGIN, HORIZON, *cols]]
-        return out.sort_values([FORECAST_ORIGIN, *GROUP_IDS, HORIZON], ignore_index=True)
+        out = rows.merge(truth[[*GROUP_IDS, PERIOD, *cols]], on=[*GROUP_IDS, PERIOD])
+        return _forecast_table(out, cols)
+
+
+def _origin_rows(name: str, panel: pd.DataFrame, origins: Sequence[int], horizon: int
+                 ) -> tuple[pd.DataFrame, pd.Series]:
+    """The panel's rows ``origin + 1 .. origin + horizon`` of every origin (keys as text,
+    ``period``, ``time_idx``, ``horizon``, ``forecast_origin``), and the date of each
+    ``time_idx``.
+
+    Raises:
+        ValueError: A horizon below 1 or no origin (named after forecaster ``name``).
+    """
+    if int(horizon) < 1:
+        raise ValueError(f"{name}: horizon must be >= 1, got {horizon}")
+    if not len(origins):
+        raise ValueError(f"{name}: no origin given")
+    H = int(horizon)
+    first, last = min(int(o) for o in origins), max(int(o) for o in origins) + H
+    needed = panel[(panel[TIME_IDX] > first) & (panel[TIME_IDX] <= last)]
+    rows = needed[[*GROUP_IDS, PERIOD, TIME_IDX]].assign(
+        item_id=needed["item_id"].astype(str), location_id=needed["location_id"].astype(str),
+        period=pd.to_datetime(needed[PERIOD]))
+    date_of = panel.drop_duplicates(TIME_IDX).set_index(TIME_IDX)[PERIOD].pipe(pd.to_datetime)
+    tables = []
+    for origin in origins:
+        o = int(origin)
+        t = rows[(rows[TIME_IDX] > o) & (rows[TIME_IDX] <= o + H)].copy()
+        t[HORIZON] = (t[TIME_IDX] - o).astype(int)
+        t[FORECAST_ORIGIN] = date_of.get(o, pd.NaT)
+        tables.append(t)
+    return pd.concat(tables, ignore_index=True), date_of
+
+
+def _forecast_table(rows: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
+    """Rows of :func:`_origin_rows` with quantile ``cols`` as a cross-validation table."""
+    out = rows[[*GROUP_IDS, PERIOD, FORECAST_ORIGIN, HORIZON, *cols]]
+    return out.sort_values([FORECAST_ORIGIN, *GROUP_IDS, HORIZON], ignore_index=True)
 
 
 class ConditionalTruthForecaster:
@@ -188,43 +205,22 @@ class ConditionalTruthForecaster:
         """
         from stockcast.data.synthetic.truth import conditional_quantiles
 
-        if int(horizon) < 1:
-            raise ValueError(f"{self.name}: horizon must be >= 1, got {horizon}")
-        if not len(origins):
-            raise ValueError(f"{self.name}: no origin given")
         levels = self.levels if quantiles is None else sorted({float(q) for q in quantiles})
-        w, H = self.world, int(horizon)
-        date_of = (panel.drop_duplicates(TIME_IDX).set_index(TIME_IDX)[PERIOD]
-                   .pipe(pd.to_datetime))
-        dates = pd.DatetimeIndex(w.dates)
+        rows, date_of = _origin_rows(self.name, panel, origins, horizon)
+        dates = pd.DatetimeIndex(self.world.dates)
         missing = sorted(set(date_of) - set(dates))
         if missing:
             raise ValueError(f"{self.name}: panel periods not drawn by the generator: "
                              f"{[str(d.date()) for d in missing[:5]]}")
         keys = panel[list(GROUP_IDS)].astype(str).drop_duplicates()
-        series = [self._series.get((i, loc)) for i, loc in keys.itertuples(index=False)]
-        unknown = [tuple(k) for k, s in zip(keys.itertuples(index=False), series, strict=True)
-                   if s is None]
+        unknown = [k for k in keys.itertuples(index=False, name=None) if k not in self._series]
         if unknown:
             raise ValueError(f"{self.name}: series not drawn by the generator: {unknown[:5]}")
-        at = {int(o): int(dates.get_loc(date_of[int(o)])) for o in origins}
-        q = conditional_quantiles(w, list(at.values()), H, levels)   # (S, o, h, level)
-        rows = panel[[*GROUP_IDS, PERIOD, TIME_IDX]].assign(
-            item_id=panel["item_id"].astype(str), location_id=panel["location_id"].astype(str),
-            period=pd.to_datetime(panel[PERIOD]))
-        index = pd.MultiIndex.from_frame(keys)
-        pos = dict(zip(index, series, strict=True))
+        at = [int(dates.get_loc(date_of[int(o)])) for o in origins]
+        q = conditional_quantiles(self.world, at, int(horizon), levels)  # (S, o, h, level)
+        which = {int(o): k for k, o in enumerate(origins)}
+        series = [self._series[k] for k in zip(rows["item_id"], rows["location_id"], strict=True)]
+        origin = (rows[TIME_IDX] - rows[HORIZON]).map(which).to_numpy()
         cols = [quantile_column(lv) for lv in levels]
-        tables = []
-        for k, (o, p) in enumerate(at.items()):
-            t = rows[(rows[TIME_IDX] > o) & (rows[TIME_IDX] <= o + H)].copy()
-            t[HORIZON] = (t[TIME_IDX] - o).astype(int)
-            t[FORECAST_ORIGIN] = date_of.get(o, pd.NaT)
-            s = np.array([pos[key] for key in zip(t["item_id"], t["location_id"], strict=True)],
-                         dtype=int)
-            step = dates.get_indexer(t[PERIOD]) - p                    # 1..H
-            t[cols] = q[s, k, step - 1, :]
-            tables.append(t)
-        out = pd.concat(tables, ignore_index=True)
-        out = out[[*GROUP_IDS, PERIOD, FORECAST_ORIGIN, HORIZON, *cols]]
-        return out.sort_values([FORECAST_ORIGIN, *GROUP_IDS, HORIZON], ignore_index=True)
+        rows[cols] = q[np.asarray(series, dtype=int), origin, rows[HORIZON].to_numpy() - 1, :]
+        return _forecast_table(rows, cols)
