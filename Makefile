@@ -36,9 +36,10 @@ backtest: install
 	$(BIN)/python backtest.py $(ARGS)
 
 ## the test suite (what CI runs)
-## (-n 2: one pytest worker per core, tests of one file stay on one worker and share its fixtures)
+## (-n 2: one pytest worker per core; tests of one file stay on one worker and share its fixtures;
+## the files with slow tests go first, see tests/conftest.py)
 test: install-dev
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check src tests benchmarks *.py

@@ -60,6 +60,14 @@ def smoke_train(tmp_path_factory, tracking_uri):
     return run(cfg), cfg
 
 
+#: Overrides of the trainings whose charts and permutation importance no test reads (about
+#: a third of a smoke training); the smoke run's charts are checked in tests/tasks/test_train.py,
+#: the permutation importance in tests/forecast/test_interpret.py.
+LEAN_TRAIN = ["figures=false", "permutation_importance.enabled=false"]
+#: The same for evaluations (their charts are checked in tests/tasks/test_evaluate.py).
+LEAN_EVALUATE = ["figures=false"]
+
+
 #: Registered model name of the early model (kept apart from stockcast-tft).
 MONITOR_MODEL = "monitor-test-tft"
 
@@ -70,7 +78,7 @@ def early_model(tmp_path_factory, tracking_uri):
     from stockcast.tasks.train import run
 
     out = tmp_path_factory.mktemp("early")
-    cfg = compose_config("train", ["experiment=smoke", "max_series=10", "data.until=2017-06-01", f"model_name={MONITOR_MODEL}"], out)
+    cfg = compose_config("train", ["experiment=smoke", "max_series=10", "data.until=2017-06-01", f"model_name={MONITOR_MODEL}", *LEAN_TRAIN], out)
     return run(cfg)
 
 
@@ -80,5 +88,17 @@ def synthetic_smoke_train(tmp_path_factory, tracking_uri):
     from stockcast.tasks.train import run
 
     out = tmp_path_factory.mktemp("synthetic_smoke_train")
-    cfg = compose_config("train", ["experiment=smoke", "data=synthetic", "model_name=synthetic-smoke-tft"], out)
+    cfg = compose_config("train", ["experiment=smoke", "data=synthetic", "model_name=synthetic-smoke-tft", *LEAN_TRAIN], out)
     return run(cfg), cfg
+
+
+def pytest_collection_modifyitems(config, items):
+    """Test files with a ``slow`` test run first (the order is stable otherwise).
+
+    ``make test`` gives each pytest-xdist worker whole files (``--dist loadfile``) in
+    collection order (``--no-loadscope-reorder``): started first, the few long files run
+    side by side while the many short ones fill the gaps at the end, instead of one long
+    file running alone after everything else.
+    """
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow)

@@ -14,7 +14,7 @@ from hydra.utils import instantiate
 
 from stockcast import PROJECT_ROOT
 from stockcast.data.spec import DatasetSpec
-from tests.conftest import compose_config
+from tests.conftest import LEAN_TRAIN, compose_config
 
 CONF = PROJECT_ROOT / "conf"
 
@@ -74,7 +74,7 @@ def test_multirun_makes_one_parent_with_a_child_per_job(tmp_path, tracking_uri):
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
     cmd = [
         sys.executable, "train.py", "-m", "experiment=smoke", "tft.hidden_size=2,4",
-        "trainer.max_epochs=1", "register_model=false", "max_series=4",
+        "trainer.max_epochs=1", "register_model=false", "max_series=4", *LEAN_TRAIN,
         f"hydra.sweep.dir={tmp_path / 'sweep'}",
     ]
     proc = subprocess.run(cmd, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600)

@@ -9,7 +9,7 @@ import pytest
 
 from stockcast.forecast.refit import LearningRateRecorder, learning_rate_schedule
 from stockcast.schema import quantile_column
-from tests.conftest import compose_config
+from tests.conftest import LEAN_TRAIN, compose_config
 
 LEVELS = [0.02, 0.1, 0.25, 0.5, 0.75, 0.9, 0.98]
 COLS = [quantile_column(q) for q in LEVELS]
@@ -41,7 +41,7 @@ def test_refit_trains_on_validation_and_replays_the_schedule(tmp_path, tracking_
     from stockcast.tasks.train import run
 
     cfg = compose_config(
-        "train", ["experiment=smoke", "refit.enabled=true", "calibration.method=none", "register_model=false", *GROUP_SCALES], tmp_path
+        "train", ["experiment=smoke", "refit.enabled=true", "calibration.method=none", "register_model=false", *GROUP_SCALES, *LEAN_TRAIN], tmp_path
     )
     result = run(cfg)
     m = mlflow.get_run(result.run_id).data.metrics

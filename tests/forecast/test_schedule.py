@@ -8,7 +8,7 @@ import mlflow
 import pytest
 
 from stockcast.forecast.schedule import cosine_learning_rates
-from tests.conftest import compose_config
+from tests.conftest import LEAN_TRAIN, compose_config
 
 
 def test_cosine_rates_warm_up_then_decay_to_the_final_ratio():
@@ -41,7 +41,7 @@ def test_training_follows_the_cosine_schedule(tmp_path, tracking_uri):
     cfg = compose_config(
         "train",
         ["experiment=smoke", "lr_schedule.kind=cosine", "lr_schedule.final_ratio=0.1", "trainer.max_epochs=3",
-         "callbacks.early_stopping.patience=10", "register_model=false", "permutation_importance.enabled=false"],
+         "callbacks.early_stopping.patience=10", "register_model=false", *LEAN_TRAIN],
         tmp_path,
     )
     result = run(cfg)

@@ -176,7 +176,7 @@ def test_retraining_along_the_window_forecasts_later_origins_with_a_new_version(
         "backtest.policies=[stockcast,classic]", "backtest.retrain_every=2",
         "backtest.retrain.model_name=retrain-test-tft",
         "backtest.retrain.overrides=['experiment=smoke','max_series=4',"
-        "'permutation_importance.enabled=false']"], tmp_path)
+        "'permutation_importance.enabled=false','figures=false']"], tmp_path)
     bt = run(cfg)
     notes = [n for n in bt.notes if n.startswith("retrained on the data until")]
     assert len(notes) == 1 and "models:/retrain-test-tft/" in notes[0]

@@ -16,6 +16,7 @@ import mlflow
 import pytest
 
 from stockcast import PROJECT_ROOT
+from tests.conftest import LEAN_TRAIN
 
 pytestmark = pytest.mark.slow  # two training processes (gloo) and a single-process reference
 
@@ -26,7 +27,7 @@ def ddp_smoke(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ddp")
     uri = f"sqlite:///{tmp / 'mlflow.db'}"
     outputs = tmp / "outputs"
-    cmd = [sys.executable, "train.py", "experiment=smoke", "trainer=ddp_cpu", f"paths.log_dir={outputs}"]
+    cmd = [sys.executable, "train.py", "experiment=smoke", "trainer=ddp_cpu", f"paths.log_dir={outputs}", *LEAN_TRAIN]
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
     for key in ("LOCAL_RANK", "RANK", "WORLD_SIZE", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(key, None)

@@ -7,13 +7,15 @@ import pytest
 
 from stockcast.tasks import drift_demo
 from stockcast.tracking.registry import current_champion
-from tests.conftest import compose_config
+from tests.conftest import LEAN_EVALUATE, LEAN_TRAIN, compose_config
 
 pytestmark = pytest.mark.slow  # the continuous-learning loop: several trainings and checks
 
 
 def test_drift_demo_end_to_end(tracking_uri, tmp_path):
     cfg = compose_config("drift_demo", ["experiment=smoke", "demo.initial_periods=116", "demo.steps=5", "demo.cooldown=2"], tmp_path)
+    cfg.demo.train = [*cfg.demo.train, *LEAN_TRAIN]
+    cfg.demo.evaluate = [*cfg.demo.evaluate, *LEAN_EVALUATE]
     result = drift_demo.run(cfg)
     tl = result.timeline
     assert list(tl["period"]) == ["2023-03-27", "2023-04-03", "2023-04-10", "2023-04-17", "2023-04-24"]
@@ -40,6 +42,8 @@ def test_drift_demo_end_to_end(tracking_uri, tmp_path):
 
 def test_failed_retrain_keeps_the_champion_and_marks_the_run_failed(tracking_uri, tmp_path):
     cfg = compose_config("drift_demo", ["experiment=smoke", "model_name=failed-retrain-tft"], tmp_path)
+    cfg.demo.train = [*cfg.demo.train, *LEAN_TRAIN]
+    cfg.demo.evaluate = [*cfg.demo.evaluate, *LEAN_EVALUATE]
     first = drift_demo._train(cfg, "2023-03-20", tmp_path / "first", [], "test")
     drift_demo._evaluate(cfg, first.model_version, tmp_path / "first_evaluate")
     assert current_champion("failed-retrain-tft", "champion").version == first.model_version

@@ -8,13 +8,14 @@ import pandas as pd
 import pytest
 
 from stockcast.tracking.registry import load_bundle, resolve_model
-from tests.conftest import compose_config
+from tests.conftest import LEAN_EVALUATE, LEAN_TRAIN, compose_config
 
 
-def _evaluate(tmp_path, overrides):
+def _evaluate(tmp_path, overrides, figures=False):
     from stockcast.tasks.evaluate import run
 
-    return run(compose_config("evaluate", ["experiment=smoke", *overrides], tmp_path))
+    lean = [] if figures else LEAN_EVALUATE
+    return run(compose_config("evaluate", ["experiment=smoke", *lean, *overrides], tmp_path))
 
 
 @pytest.fixture(scope="module")
@@ -22,12 +23,12 @@ def second_model(smoke_train, tmp_path_factory):
     from stockcast.tasks.train import run
 
     out = tmp_path_factory.mktemp("second")
-    return run(compose_config("train", ["experiment=smoke", "seed=7", "trainer.max_epochs=1"], out))
+    return run(compose_config("train", ["experiment=smoke", "seed=7", "trainer.max_epochs=1", *LEAN_TRAIN], out))
 
 
 def test_evaluate_compares_tft_with_baselines(smoke_train, tmp_path):
     result, _ = smoke_train
-    ev = _evaluate(tmp_path, [f"model={result.model_version}"])
+    ev = _evaluate(tmp_path, [f"model={result.model_version}"], figures=True)
     # the smoke model carries a quantile calibration: it is also scored without it
     assert set(ev.summary.model) == {"tft", "tft_uncalibrated", "naive", "seasonal_naive", "moving_average"}
     # every model is scored on exactly the same rows

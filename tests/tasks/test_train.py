@@ -9,7 +9,7 @@ import pytest
 
 from stockcast.errors import DataValidationError
 from stockcast.schema import quantile_column
-from tests.conftest import compose_config
+from tests.conftest import LEAN_TRAIN, compose_config
 
 QUANTILES = [0.02, 0.1, 0.25, 0.5, 0.75, 0.9, 0.98]
 QCOLS = [quantile_column(q) for q in QUANTILES]
@@ -139,13 +139,13 @@ def test_crash_marks_run_failed_and_registers_nothing(tmp_path, tracking_uri):
 def test_resume_continues_the_same_run(tmp_path, tracking_uri):
     from stockcast.tasks.train import run
 
-    first = run(compose_config("train", ["experiment=smoke", "trainer.max_epochs=1", "register_model=false"], tmp_path / "a"))
+    first = run(compose_config("train", ["experiment=smoke", "trainer.max_epochs=1", "register_model=false", *LEAN_TRAIN], tmp_path / "a"))
     last = tmp_path / "a" / "checkpoints" / "last.ckpt"
     assert last.exists()
     second = run(
         compose_config(
             "train",
-            ["experiment=smoke", "trainer.max_epochs=2", "register_model=false", f"ckpt_path={last}"],
+            ["experiment=smoke", "trainer.max_epochs=2", "register_model=false", f"ckpt_path={last}", *LEAN_TRAIN],
             tmp_path / "b",
         )
     )

@@ -6,7 +6,7 @@ import mlflow
 import numpy as np
 import pytest
 
-from tests.conftest import compose_config
+from tests.conftest import LEAN_TRAIN, compose_config
 
 
 @pytest.mark.parametrize("kind", ["seeds", "snapshots"])
@@ -17,7 +17,7 @@ def test_an_ensemble_is_registered_and_served_as_one_model(kind, tmp_path, track
     from stockcast.tracking.registry import load_bundle, resolve_model
 
     cfg = compose_config("train", ["experiment=smoke", "ensemble.size=2", f"ensemble.kind={kind}",
-                                   "trainer.max_epochs=3", "permutation_importance.enabled=false"], tmp_path)
+                                   "trainer.max_epochs=3", *LEAN_TRAIN], tmp_path)
     result = run(cfg)
     rec = mlflow.get_run(result.run_id)
     assert rec.data.metrics["ensemble_size"] == 2

@@ -10,7 +10,7 @@ import mlflow
 import pytest
 import torch
 
-from tests.conftest import compose_config
+from tests.conftest import LEAN_TRAIN, compose_config
 
 
 class SigtermAt(L.Callback):
@@ -27,7 +27,7 @@ class SigtermAt(L.Callback):
 def test_sigterm_exits_non_zero_kills_the_run_and_resumes_without_duplicate_steps(tmp_path, tracking_uri):
     from stockcast.tasks.train import PREEMPTED_EXIT_CODE, run
 
-    base = ["experiment=smoke", "trainer.max_epochs=3", "register_model=false", "permutation_importance.enabled=false"]
+    base = ["experiment=smoke", "trainer.max_epochs=3", "register_model=false", *LEAN_TRAIN]
     kill = ["+callbacks.sigterm._target_=tests.tasks.test_train_preemption.SigtermAt",
             "+callbacks.sigterm.epoch=1", "+callbacks.sigterm.batch=0"]
     with pytest.raises(SystemExit) as stop:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import mlflow
 import pytest
 
-from tests.conftest import MONITOR_MODEL, compose_config
+from tests.conftest import LEAN_TRAIN, MONITOR_MODEL, compose_config
 
 
 def test_train_with_init_from_fine_tunes_and_records_its_origin(early_model, tmp_path):
     from stockcast.tasks.train import run
 
-    cfg = compose_config("train", ["experiment=smoke", "max_series=14", f"model_name={MONITOR_MODEL}", f"init_from=models:/{MONITOR_MODEL}/{early_model.model_version}"], tmp_path)
+    cfg = compose_config("train", ["experiment=smoke", "max_series=14", f"model_name={MONITOR_MODEL}", f"init_from=models:/{MONITOR_MODEL}/{early_model.model_version}", *LEAN_TRAIN], tmp_path)
     result = run(cfg)
     rec = mlflow.get_run(result.run_id)
     assert rec.info.status == "FINISHED"

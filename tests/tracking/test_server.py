@@ -29,6 +29,7 @@ import mlflow
 import pytest
 
 from stockcast import PROJECT_ROOT
+from tests.conftest import LEAN_TRAIN
 
 pytestmark = pytest.mark.slow  # about 5 minutes of subprocesses on 2 CPU cores
 
@@ -168,7 +169,7 @@ def _runs(server, experiment: str):
 @pytest.fixture(scope="module")
 def trained(server):
     """Three smoke trainings started together: what each printed."""
-    started = [_task("train.py", server, f"train{i}", f"run_name=together-{i}") for i in range(3)]
+    started = [_task("train.py", server, f"train{i}", f"run_name=together-{i}", *LEAN_TRAIN) for i in range(3)]
     return [_finish(s) for s in started]
 
 

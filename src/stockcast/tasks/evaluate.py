@@ -131,9 +131,10 @@ def run(cfg: DictConfig) -> EvalResult:
         summary, children = _score_models(cfg, forecasts, timings, scale, origins, horizon, parent.info.run_id)
         relative = _relative(cfg, summary, forecasts, bundle.name, truths)
         mlflow.log_metrics(forecast_metrics(forecasts[bundle.name], prefix="test", scale=scale))
-        fig = comparison_chart(summary, highlight=bundle.name)
-        mlflow.log_figure(fig, "summary/comparison.png")
-        plt.close(fig)
+        if cfg.get("figures", True):
+            fig = comparison_chart(summary, highlight=bundle.name)
+            mlflow.log_figure(fig, "summary/comparison.png")
+            plt.close(fig)
         importance, pdp = _interpret(cfg, bundle, panel, forecasts[bundle.name], origins, horizon, split)
         decision = _champion_gate(cfg, ctx, panel, origins, horizon, forecasts[bundle.name], scale)
         return EvalResult(
@@ -232,6 +233,13 @@ def _interpret(cfg, bundle: ForecastBundle, panel, table, origins, horizon, spli
     log_table(importance, "interpretation/variable_importance.csv")
     att = attention_profile(interp, int(bundle.spec.window["max_encoder_length"]))
     log_table(att, "interpretation/attention.csv")
+    pdp = None
+    if cfg.evaluation.price_factors and getattr(bundle.spec, "price", None):
+        price_settings(bundle.spec)
+        pdp = price_response(bundle, panel, origins[0], h0, list(cfg.evaluation.price_factors))
+        log_table(pdp, "interpretation/price_response.csv")
+    if not cfg.get("figures", True):
+        return importance, pdp
     figs = {
         "interpretation/variable_importance.png": importance_chart(importance),
         "interpretation/attention.png": attention_chart(att),
@@ -240,11 +248,7 @@ def _interpret(cfg, bundle: ForecastBundle, panel, table, origins, horizon, spli
     first = table[table[FORECAST_ORIGIN] == table[FORECAST_ORIGIN].min()]
     for group, series in pick_series(first, seed=int(cfg.seed)).items():
         figs[f"forecasts/fan_{group}.png"] = fan_chart(panel, first, series, title=f"TFT test forecasts: {group} series")
-    pdp = None
-    if cfg.evaluation.price_factors and getattr(bundle.spec, "price", None):
-        price_settings(bundle.spec)
-        pdp = price_response(bundle, panel, origins[0], h0, list(cfg.evaluation.price_factors))
-        log_table(pdp, "interpretation/price_response.csv")
+    if pdp is not None:
         figs["interpretation/price_response.png"] = price_response_chart(pdp)
     for path, fig in figs.items():
         mlflow.log_figure(fig, path)

@@ -333,7 +333,8 @@ def _train(
     if permutation is not None:
         log_table(permutation, "interpretation/permutation_importance.csv")
     mlflow.log_text(served.test_table.to_csv(index=False), "forecasts/test_forecast.csv")
-    _log_figures(interp, importance, panel, served.test_table, spec, permutation)
+    if cfg.get("figures", True):
+        _log_figures(interp, importance, panel, served.test_table, spec, permutation)
     for path in served.checkpoints:
         mlflow.log_artifact(path, "checkpoints")
 
