@@ -59,6 +59,11 @@ def test_evaluate_compares_tft_with_baselines(smoke_train, tmp_path):
 def test_naive_baseline_matches_last_value(smoke_train, tmp_path):
     result, _ = smoke_train
     ev = _evaluate(tmp_path, [f"model={result.model_version}", "evaluation.n_origins=1"])
+    # figures=false (LEAN_EVALUATE): the tables are logged, the charts are not
+    client = mlflow.MlflowClient()
+    arts = {a.path for d in ("summary", "interpretation", "calibration", "forecasts") for a in client.list_artifacts(ev.run_id, d)}
+    assert {"summary/comparison.csv", "interpretation/variable_importance.csv"} <= arts
+    assert not [a for a in arts if a.endswith(".png")]
     naive = ev.forecasts["naive"]
     panel = pd.read_parquet("data/stallion.parquet")
     last = panel[panel.date == "2017-09-01"].set_index(["sku", "agency"]).volume

@@ -150,6 +150,11 @@ def test_resume_continues_the_same_run(tmp_path, tracking_uri):
         )
     )
     assert second.run_id == first.run_id
+    # figures=false (LEAN_TRAIN): the tables are logged, the charts are not
+    client = mlflow.MlflowClient()
+    arts = {a.path for d in ("forecasts", "interpretation") for a in client.list_artifacts(first.run_id, d)}
+    assert {"forecasts/test_forecast.csv", "interpretation/variable_importance.csv"} <= arts
+    assert not [a for a in arts if a.endswith(".png")]
     assert second.metrics["epochs_trained"] == 2
     assert mlflow.get_run(first.run_id).info.status == "FINISHED"
     # the resume's longer cosine schedule cannot change a logged param: the first one stays
