@@ -11,6 +11,7 @@ the monitor the way a scheduler would; ``pipeline`` chains the main job in one p
 from __future__ import annotations
 
 import importlib
+from types import ModuleType
 from typing import Any
 
 from omegaconf import DictConfig
@@ -18,16 +19,19 @@ from omegaconf import DictConfig
 TASKS = ("train", "evaluate", "monitor", "drift_demo", "optimize", "backtest")
 
 
+def _task(name: str) -> ModuleType:
+    """The module of task ``name``; a name outside :data:`TASKS` is refused."""
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; choose from {TASKS}")
+    return importlib.import_module(f"stockcast.tasks.{name}")
+
+
 def run_task(name: str, cfg: DictConfig) -> Any:
     """Run task ``name`` (a module of this package) with a composed config, as its entry
     point would, and return its result."""
-    if name not in TASKS:
-        raise ValueError(f"unknown task {name!r}; choose from {TASKS}")
-    return importlib.import_module(f"stockcast.tasks.{name}").run(cfg)
+    return _task(name).run(cfg)
 
 
 def summarize(name: str, result: Any) -> str:
     """What task ``name``'s entry point prints for ``result`` (its ``summary``)."""
-    if name not in TASKS:
-        raise ValueError(f"unknown task {name!r}; choose from {TASKS}")
-    return importlib.import_module(f"stockcast.tasks.{name}").summary(result)
+    return _task(name).summary(result)
