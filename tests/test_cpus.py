@@ -4,7 +4,7 @@ import pytest
 
 from stockcast import cpus
 from stockcast.baselines import AutoETSBaseline, LightGBMBaseline
-from stockcast.baselines.base import n_jobs
+from stockcast.cpus import n_jobs
 
 
 def test_auto_follows_the_usable_cpus(monkeypatch):
@@ -13,8 +13,8 @@ def test_auto_follows_the_usable_cpus(monkeypatch):
     monkeypatch.setattr(cpus, "usable_cpus", lambda: 2)
     assert cpus.loader_workers("auto") == 1
     assert cpus.loader_workers(3) == 3 and cpus.loader_workers("0") == 0
-    monkeypatch.setattr("stockcast.baselines.base.usable_cpus", lambda: 6)
-    assert n_jobs("auto", "baseline 'lightgbm'") == 6 and n_jobs(2, "x") == 2
+    monkeypatch.setattr(cpus, "usable_cpus", lambda: 6)
+    assert n_jobs("auto", "baseline 'lightgbm'") == 6 and n_jobs(3, "x") == 3
     assert cpus.usable_cpus() >= 1
 
 

@@ -1,7 +1,7 @@
 """The CPUs this process may run on, for the settings that say ``auto``.
 
-* baselines' ``n_jobs: auto`` (:func:`stockcast.baselines.base.n_jobs`): one thread or
-  process per usable CPU;
+* ``n_jobs: auto`` (:func:`n_jobs`: the baselines', the backtest's tuning runs): one
+  thread or process per usable CPU;
 * the training loader's ``num_workers: auto`` (:func:`loader_workers`): one loading
   process beside the training process when there are at least two CPUs;
 * ``torch_threads: auto`` (the train task): the usable CPUs not busy now.
@@ -44,3 +44,20 @@ def whole_number(setting: int | str | None, minimum: int) -> int | None:
     except (TypeError, ValueError):
         return None
     return value if value >= minimum and str(setting).strip() == str(value) else None
+
+
+def n_jobs(setting: int | str, where: str) -> int:
+    """Threads or processes for an ``n_jobs`` setting (the baselines', the backtest's
+    tuning runs): a positive number as given;
+    ``auto`` = the CPUs this process may run on (on a box other jobs keep busy, 1 is faster:
+    threads that wait for a shared core cost more than they gain).
+
+    Raises:
+        ValueError: Neither ``auto`` nor a positive integer (names ``where``).
+    """
+    if str(setting) == "auto":
+        return usable_cpus()
+    value = whole_number(setting, 1)
+    if value is None:
+        raise ValueError(f"{where}.n_jobs={setting!r}: use auto or a positive number")
+    return value

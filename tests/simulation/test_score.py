@@ -32,17 +32,29 @@ class Spread:
         return pd.concat(out, ignore_index=True)
 
 
-def test_tracking_forecaster_costs_less_at_the_same_fill():
+def test_tracking_forecaster_costs_less_at_the_same_fill(monkeypatch):
     panel = tiny_panel(24, swing=4.0)
     world = build_window(panel, 12, 23, tiny_supply(), None, 0.0, 0)
-    scores = decision_scores([Spread("good"), Spread("bad", backwards=True)], panel, None,
-                             None, 12, 23, fill=0.9, plan={"n_scenarios": 32},
-                             grid=(0.6, 0.9, 0.99), world=world).set_index("model")
+    forecasters = [Spread("good"), Spread("bad", backwards=True)]
+    args = dict(fill=0.9, plan={"n_scenarios": 32}, grid=(0.6, 0.9, 0.99), world=world)
+    serial = decision_scores(forecasters, panel, None, None, 12, 23, **args)
+    scores = serial.set_index("model")
     assert scores["reached"].all()
     assert scores["target_fill_rate"].nunique() == 1
     assert scores.loc["good", "controllable_cost"] < scores.loc["bad", "controllable_cost"]
     with pytest.raises(ValueError, match="names must differ"):
         decision_scores([Spread("a"), Spread("a")], panel, None, None, 12, 23, world=world)
+
+    # n_jobs=2: the grid and each policy's search are simulated in forked workers
+    # (Replay.matched); the scores equal one process's to the last digit, and the parent
+    # simulated only the two main runs itself
+    import stockcast.simulation.replay as replay_mod
+
+    simulated, real = [], replay_mod.simulate
+    monkeypatch.setattr(replay_mod, "simulate", lambda *a, **k: simulated.append(1) or real(*a, **k))
+    parallel = decision_scores(forecasters, panel, None, None, 12, 23, n_jobs=2, **args)
+    pd.testing.assert_frame_equal(parallel, serial)
+    assert len(simulated) == 2, len(simulated)
 
 
 def test_fitted_lead_time_demand_is_fitted_on_validation_origins_first():
@@ -60,3 +72,4 @@ def test_fitted_lead_time_demand_is_fitted_on_validation_origins_first():
     with pytest.raises(ValueError, match="give validation_periods"):
         decision_scores([Spread("good")], panel, None, None, 12, 23,
                         lead_time_demand="direct", world=world)
+

@@ -80,6 +80,9 @@ def test_policy_selection_is_checked_before_anything_runs(tmp_path):
     cfg = compose_config("backtest", ["experiment=smoke", "backtest.unmet=sideways"], tmp_path)
     with pytest.raises(ValueError, match="backtest.unmet=sideways"):
         run(cfg)
+    cfg = compose_config("backtest", ["experiment=smoke", "backtest.tuning.n_jobs=0"], tmp_path)
+    with pytest.raises(ValueError, match=r"backtest.tuning.n_jobs=0: use auto or a positive"):
+        run(cfg)
 
 
 def test_catalog_entries_compose_and_unfilled_keys_are_named(tracking_uri, tmp_path):

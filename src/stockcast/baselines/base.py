@@ -18,7 +18,6 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from stockcast.cpus import usable_cpus, whole_number
 from stockcast.data.spec import ROLE_KEYS, DatasetSpec
 from stockcast.schema import (
     DEMAND,
@@ -164,22 +163,6 @@ def rolling_mean(a: np.ndarray, window: int) -> np.ndarray:
     s, n = cum_x[:, 1:] - cum_x[:, start], cum_n[:, 1:] - cum_n[:, start]
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(n > 0, s / np.maximum(n, 1), np.nan)
-
-
-def n_jobs(setting: int | str, where: str) -> int:
-    """Threads or processes for a baseline's ``n_jobs``: a positive number as given;
-    ``auto`` = the CPUs this process may run on (on a box other jobs keep busy, 1 is faster:
-    threads that wait for a shared core cost more than they gain).
-
-    Raises:
-        ValueError: Neither ``auto`` nor a positive integer (names ``where``).
-    """
-    if str(setting) == "auto":
-        return usable_cpus()
-    value = whole_number(setting, 1)
-    if value is None:
-        raise ValueError(f"{where}.n_jobs={setting!r}: use auto or a positive number")
-    return value
 
 
 # ------------------------------------------------------------------------------ interface

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from stockcast.baselines.base import Baseline, ffill, n_jobs
+from stockcast.baselines.base import Baseline, ffill
+from stockcast.cpus import n_jobs
 
 
 @dataclass

@@ -56,7 +56,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from stockcast.baselines.base import Baseline, WidePanel, n_jobs, rolling_mean
+from stockcast.baselines.base import Baseline, WidePanel, rolling_mean
+from stockcast.cpus import n_jobs
 from stockcast.forecast.calibration import QuantileCalibration, fit_calibration
 from stockcast.schema import (
     DEMAND,

@@ -413,7 +413,8 @@ class MatchedService:
 def matched_service(kpis_at: Callable[[str, float], dict], evaluated: pd.DataFrame,
                     grids: Mapping[str, Sequence[float]], targets: Sequence, *,
                     untuned: Mapping[str, str] | None = None, expand: int = 3,
-                    refine: int = 2, tolerance: float = 0.002) -> MatchedService:
+                    refine: int = 2, tolerance: float = 0.002,
+                    only: Sequence[str] | None = None) -> MatchedService:
     """Tune every policy of ``grids`` to each target fill rate (module docstring).
 
     Args:
@@ -427,6 +428,8 @@ def matched_service(kpis_at: Callable[[str, float], dict], evaluated: pd.DataFra
         expand: Runs allowed beyond a grid (:func:`match_target`).
         refine: Runs allowed at interpolated knobs.
         tolerance: Fill-rate distance that ends refinement.
+        only: Search these tunable policies only (the others' grids still resolve the
+            ``common`` target): what one worker of a parallel search runs.
     """
     untuned = dict(untuned or {})
     points = {n: {float(k): kpis_at(n, float(k)) for k in sorted(set(grid))}
@@ -450,6 +453,8 @@ def matched_service(kpis_at: Callable[[str, float], dict], evaluated: pd.DataFra
                              "status": (f"{untuned.get(n, 'fixed rule')}, not tuned: fill "
                                         f"{k['fill_rate']:.4f}" + ("" if ok else " < target")),
                              **{v: float(k[v]) for v in MATCHED_VALUES}})
+                continue
+            if only is not None and n not in only:
                 continue
             res = match_target(points[n], target, lambda k, n=n: kpis_at(n, k),
                                expand=int(expand), refine=int(refine),

@@ -25,7 +25,7 @@ from stockcast.forecast.protocol import Forecaster
 from stockcast.optimization.plan import PlanConfig
 from stockcast.simulation.engine import kpis
 from stockcast.simulation.forecasts import by_origin, review_forecasts, validation_forecasts
-from stockcast.simulation.matching import matched_service, warmup_periods
+from stockcast.simulation.matching import warmup_periods
 from stockcast.simulation.policies import OptimizerSpec
 from stockcast.simulation.replay import Replay
 from stockcast.simulation.world import Window, build_world
@@ -43,7 +43,7 @@ def decision_scores(forecasters: Sequence[Forecaster], panel: pd.DataFrame, spec
                     expand: int = 6, refine: int = 2, tolerance: float = 0.002,
                     price_elasticity: float | None = None,
                     lead_time_demand: str | None = None, validation_periods: int | None = None,
-                    world: Window | None = None) -> pd.DataFrame:
+                    world: Window | None = None, n_jobs: int = 1) -> pd.DataFrame:
     """Controllable cost of each forecaster's plans at a matched fill rate.
 
     Every forecaster forecasts each weekly review origin of ``t0..t1`` once; its quantiles
@@ -77,6 +77,8 @@ def decision_scores(forecasters: Sequence[Forecaster], panel: pd.DataFrame, spec
         validation_periods: Periods before ``t0`` those fits use (``None``: the dataset's
             ``split.val_periods``).
         world: A window built beforehand (``None``: :func:`build_world`).
+        n_jobs: Worker processes of the tuning runs (:meth:`Replay.matched`; the result
+            is the same).
 
     Returns:
         One row per forecaster (:data:`SCORE_COLUMNS`); lower ``controllable_cost`` is
@@ -117,8 +119,8 @@ def decision_scores(forecasters: Sequence[Forecaster], panel: pd.DataFrame, spec
     grids = {n: sorted(set(s.grid)) for n, s in specs.items()}
 
     def search(targets):
-        return matched_service(lambda n, k: replay.kpis_at(n, k, warm), evaluated, grids,
-                               targets, expand=expand, refine=refine, tolerance=tolerance)
+        return replay.matched(evaluated, grids, targets, start=warm, n_jobs=n_jobs,
+                              expand=expand, refine=refine, tolerance=tolerance)
 
     found = search([float(fill)])
     if not found.matched["reached"].astype(bool).all():

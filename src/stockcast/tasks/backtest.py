@@ -45,6 +45,7 @@ import pandas as pd
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from stockcast.cpus import n_jobs
 from stockcast.data.panel import load_panel, select_series
 from stockcast.data.supply import supply_for
 from stockcast.forecast.cache import CachedForecaster
@@ -61,7 +62,6 @@ from stockcast.simulation.matching import (
     BOUNDS,
     answer_lines,
     bootstrap_intervals,
-    matched_service,
     matched_view,
     warmup_note,
     warmup_periods,
@@ -202,6 +202,7 @@ def run(cfg: DictConfig) -> BacktestResult:
                          f"{list(bt.catalog)} (backtest.catalog)")
     if str(bt.unmet) not in UNMET_MODES:
         raise ValueError(f"backtest.unmet={bt.unmet}: choose from {list(UNMET_MODES)}")
+    jobs = n_jobs(bt.tuning.get("n_jobs", 1), "backtest.tuning")  # a bad setting fails now
     version, model = None, None
     if _needs_model(cfg, names):
         ctx = load_context(cfg)
@@ -237,11 +238,11 @@ def run(cfg: DictConfig) -> BacktestResult:
     grids = {n: sorted(set(s.grid) | ({s.service} if s.service is not None else set()))
              for n, s in specs.items() if s.tunable}
     tun = bt.tuning
-    found = matched_service(lambda n, k: replay.kpis_at(n, k, warm), evald, grids,
-                            list(bt.matched.targets),
-                            untuned={n: s.label for n, s in specs.items()},
-                            expand=int(tun.expand), refine=int(tun.refine),
-                            tolerance=float(tun.tolerance))
+    found = replay.matched(evald, grids, list(bt.matched.targets), start=warm,
+                           n_jobs=jobs,
+                           untuned={n: s.label for n, s in specs.items()},
+                           expand=int(tun.expand), refine=int(tun.refine),
+                           tolerance=float(tun.tolerance))
     boot = bt.get("bootstrap") or {}
     found.matched = bootstrap_intervals(
         found.matched,

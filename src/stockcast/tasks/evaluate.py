@@ -260,6 +260,7 @@ def _decision_scores(cfg, ctx, panel, bundles) -> dict[str, float]:
     """``champion.metric: backtest_controllable_cost``: each bundle's controllable cost at
     the matched fill rate ``champion.backtest.fill`` over the test window
     (:func:`stockcast.simulation.score.decision_scores`)."""
+    from stockcast.cpus import n_jobs
     from stockcast.data.supply import supply_for
     from stockcast.simulation.score import decision_scores
 
@@ -274,7 +275,8 @@ def _decision_scores(cfg, ctx, panel, bundles) -> dict[str, float]:
                              seed=int(cfg.seed),
                              grid=tuple(bt.get("grid", (0.8, 0.95, 0.99))),
                              lead_time_demand=bt.get("lead_time_demand"),
-                             validation_periods=bt.get("validation_periods"))
+                             validation_periods=bt.get("validation_periods"),
+                             n_jobs=n_jobs(bt.get("n_jobs", 1), "champion.backtest"))
     log_table(scores, "champion_decision_scores.csv")
     return dict(zip(scores["model"], scores["controllable_cost"].astype(float), strict=True))
 
