@@ -11,18 +11,23 @@ from tests.conftest import LEAN_TRAIN, compose_config
 
 @pytest.mark.parametrize("kind", ["seeds", "snapshots"])
 def test_an_ensemble_is_registered_and_served_as_one_model(kind, tmp_path, tracking_uri):
+    """seeds: 2 trainings keeping their 2 best epochs each (ensemble.snapshots=2), 4
+    members; snapshots: the 2 best epochs of one training."""
     from stockcast.data.panel import load_panel, select_series
     from stockcast.forecast.bundle import ForecastBundle
     from stockcast.tasks.train import run
     from stockcast.tracking.registry import load_bundle, resolve_model
 
+    per_seed = 2 if kind == "seeds" else 1
     cfg = compose_config("train", ["experiment=smoke", "ensemble.size=2", f"ensemble.kind={kind}",
-                                   "trainer.max_epochs=3", *LEAN_TRAIN], tmp_path)
+                                   f"ensemble.snapshots={per_seed}", "trainer.max_epochs=3",
+                                   *LEAN_TRAIN], tmp_path)
     result = run(cfg)
     rec = mlflow.get_run(result.run_id)
-    assert rec.data.metrics["ensemble_size"] == 2
+    n = 2 * per_seed
+    assert rec.data.metrics["ensemble_size"] == n
     bundle = load_bundle(resolve_model(result.model_version, "stockcast-tft"))
-    assert len(bundle.members) == 2 and bundle.calibration is not None
+    assert len(bundle.members) == n and bundle.calibration is not None
     if kind == "seeds":  # the second member logged its epochs under its own prefix
         assert len(mlflow.MlflowClient().get_metric_history(result.run_id, "member1-val_loss")) == 3
     # the served quantiles are the calibrated mean of the members' own quantiles
@@ -36,7 +41,7 @@ def test_an_ensemble_is_registered_and_served_as_one_model(kind, tmp_path, track
     assert not np.allclose(members[0][cols].to_numpy(), members[1][cols].to_numpy())
     # and the registered pyfunc answers like any model
     model = mlflow.pyfunc.load_model(result.model_uri)
-    assert len(model.unwrap_python_model().bundle.members) == 2
+    assert len(model.unwrap_python_model().bundle.members) == n
 
 
 def test_bad_ensemble_settings_fail_before_any_run(tmp_path, tracking_uri):
@@ -47,4 +52,8 @@ def test_bad_ensemble_settings_fail_before_any_run(tmp_path, tracking_uri):
         run(compose_config("train", ["experiment=smoke", "ensemble.size=0"], tmp_path))
     with pytest.raises(ValueError, match="use ensemble.kind=seeds"):
         run(compose_config("train", ["experiment=smoke", "ensemble.size=2", "ensemble.kind=snapshots", "refit.enabled=true"], tmp_path))
+    with pytest.raises(ValueError, match="ensemble.snapshots keeps several epochs of each seed"):
+        run(compose_config("train", ["experiment=smoke", "ensemble.size=2", "ensemble.kind=snapshots", "ensemble.snapshots=2"], tmp_path))
+    with pytest.raises(ValueError, match="ensemble.snapshots must be a whole number"):
+        run(compose_config("train", ["experiment=smoke", "ensemble.size=2", "ensemble.snapshots=two"], tmp_path))
     assert len(mlflow.search_runs(search_all_experiments=True)) == n

@@ -284,19 +284,19 @@ def _train(
     training = data.training
     timings["dataset_s"] = time.perf_counter() - t0
 
-    size, kind = _ensemble(cfg)
+    size, kind, per_seed = _ensemble(cfg)
     fits = []
     t0 = time.perf_counter()
     for member in range(size if kind == "seeds" else 1):
-        fits.append(_fit(cfg, data, init, run_id, output_dir, member, size if kind == "snapshots" else 1))
+        fits.append(_fit(cfg, data, init, run_id, output_dir, member, size if kind == "snapshots" else per_seed))
     timings["fit_s"] = time.perf_counter() - t0
     if not is_rank_zero():
         return TrainResult(run_id=None, metrics={}, output_dir=str(output_dir))
     trainer, checkpoint = fits[0].trainer, fits[0].checkpoint
     if kind == "snapshots":  # the k best epochs of one training
         best_paths = fits[0].best_k
-    else:
-        best_paths = [f.best for f in fits]
+    else:  # each seed's best epoch, or its `ensemble.snapshots` best epochs
+        best_paths = [p for f in fits for p in f.best_k[:per_seed]]
 
     history = panel[panel[TIME_IDX] <= split.val_end]
     served = _calibrate_refit_test(cfg, spec, panel, split, output_dir, best_paths, training, init, fits, timings)
@@ -373,17 +373,27 @@ class _Fit:
     best_k: list[str]
 
 
-def _ensemble(cfg: DictConfig) -> tuple[int, str]:
-    """``ensemble.size`` and ``ensemble.kind`` (``seeds`` | ``snapshots``), checked."""
+def _ensemble(cfg: DictConfig) -> tuple[int, str, int]:
+    """``ensemble.size``, ``ensemble.kind`` (``seeds`` | ``snapshots``) and, for seeds,
+    ``ensemble.snapshots`` (the best epochs kept of each seed's training, default 1),
+    checked."""
     ens = cfg.get("ensemble") or {}
     size, kind = int(ens.get("size", 1)), str(ens.get("kind", "seeds"))
     if size < 1 or kind not in ("seeds", "snapshots"):
         raise ValueError(f"ensemble.size must be >= 1 and ensemble.kind seeds or snapshots, got {size}, {kind!r}")
+    per_seed = whole_number(ens.get("snapshots") or 1, 1)
+    if per_seed is None:
+        raise ValueError(f"ensemble.snapshots must be a whole number >= 1, got {ens.get('snapshots')!r}")
+    if per_seed > 1 and kind != "seeds":
+        raise ValueError("ensemble.snapshots keeps several epochs of each seed: it needs ensemble.kind=seeds "
+                         "(kind=snapshots keeps ensemble.size epochs of one training)")
+    if per_seed > 1 and (cfg.get("refit") or {}).get("enabled"):
+        raise ValueError("refit.enabled retrains each member once: it cannot be combined with ensemble.snapshots > 1")
     if size > 1 and cfg.get("ckpt_path"):
         raise ValueError("ckpt_path resumes one training: it cannot be combined with ensemble.size > 1")
     if size > 1 and kind == "snapshots" and (cfg.get("refit") or {}).get("enabled"):
         raise ValueError("refit.enabled retrains each member: use ensemble.kind=seeds with it")
-    return size, kind
+    return size, kind, per_seed
 
 
 def _tft_factory(cfg: DictConfig):
