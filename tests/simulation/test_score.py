@@ -72,4 +72,3 @@ def test_fitted_lead_time_demand_is_fitted_on_validation_origins_first():
     with pytest.raises(ValueError, match="give validation_periods"):
         decision_scores([Spread("good")], panel, None, None, 12, 23,
                         lead_time_demand="direct", world=world)
-

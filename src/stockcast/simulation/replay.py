@@ -73,31 +73,25 @@ class Replay:
         """KPIs of a run over the periods from ``start``."""
         return kpis(self.trace(name, knob), start=start)
 
-    def in_parallel(self, tasks: Sequence[Callable[[Replay], object]], n_jobs: int) -> int:
+    def in_parallel(self, tasks: Sequence[Callable[[Replay], object]], n_jobs: int) -> None:
         """Run ``tasks`` (each simulates through this replay: :meth:`trace`) in up to
         ``n_jobs`` forked worker processes, longest first in the order given, and keep
-        every run they simulated; return how many runs came back. One job, one task or no
-        ``fork`` (not on Linux) runs them here, one after another. A task's error is raised
-        here."""
+        every run they simulated. One job, one task or no ``fork`` (not on Linux) runs them
+        here, one after another. A task's error is raised here."""
         if n_jobs <= 1 or len(tasks) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-            before = len(self.traces)
             for task in tasks:
                 task(self)
-            return len(self.traces) - before
+            return
         global _TASKS
         _TASKS = [(self, t) for t in tasks]
-        added = 0
         try:
             with ProcessPoolExecutor(min(n_jobs, len(tasks)),
                                      mp_context=multiprocessing.get_context("fork")) as pool:
                 for runs in pool.map(_run_task, range(len(tasks))):
                     for key, trace in runs.items():
-                        if key not in self.traces:
-                            self.traces[key] = trace
-                            added += 1
+                        self.traces.setdefault(key, trace)
         finally:
             _TASKS = []
-        return added
 
     def matched(self, evaluated: pd.DataFrame, grids: Mapping[str, Sequence[float]],
                 targets: Sequence, *, start: int = 0, n_jobs: int = 1,

@@ -387,12 +387,12 @@ def _ensemble(cfg: DictConfig) -> tuple[int, str, int]:
     if per_seed > 1 and kind != "seeds":
         raise ValueError("ensemble.snapshots keeps several epochs of each seed: it needs ensemble.kind=seeds "
                          "(kind=snapshots keeps ensemble.size epochs of one training)")
-    if per_seed > 1 and (cfg.get("refit") or {}).get("enabled"):
-        raise ValueError("refit.enabled retrains each member once: it cannot be combined with ensemble.snapshots > 1")
     if size > 1 and cfg.get("ckpt_path"):
         raise ValueError("ckpt_path resumes one training: it cannot be combined with ensemble.size > 1")
-    if size > 1 and kind == "snapshots" and (cfg.get("refit") or {}).get("enabled"):
-        raise ValueError("refit.enabled retrains each member: use ensemble.kind=seeds with it")
+    several_epochs = per_seed > 1 or (size > 1 and kind == "snapshots")  # of one training
+    if several_epochs and (cfg.get("refit") or {}).get("enabled"):
+        raise ValueError("refit.enabled retrains each member: use ensemble.kind=seeds with it "
+                         "(one epoch per seed, ensemble.snapshots=1)")
     return size, kind, per_seed
 
 
